@@ -1,0 +1,202 @@
+"""The value objects that travel between the stages of a login.
+
+OIDC front -> ``AuthRequest`` -> provider -> ``AuthEvent`` -> mapping -> ``Identity``
+-> policy -> ``Decision`` -> session -> tokens. Each is a frozen pydantic model so it
+can be stored (sessions, pending logins) and compared, and nothing downstream reads
+magic keys out of dicts.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Privilege(StrEnum):
+    """What a person may do for themselves: read (ordinario) or request benefits (dispositivo)."""
+
+    ORDINARIO = "ordinario"
+    DISPOSITIVO = "dispositivo"
+
+    @property
+    def rank(self) -> int:
+        return 1 if self is Privilege.ORDINARIO else 2
+
+    def satisfies(self, required: Privilege | None) -> bool:
+        return required is None or self.rank >= required.rank
+
+
+# Authentication context class references. SPID's own URIs for SPID/CIE levels;
+# the PIN and CNS get Varco URIs, ranked by the assurance table of DOMAIN.md.
+ACR_PIN = "urn:varco:acr:pin"
+ACR_SPID_L1 = "https://www.spid.gov.it/SpidL1"
+ACR_SPID_L2 = "https://www.spid.gov.it/SpidL2"
+ACR_SPID_L3 = "https://www.spid.gov.it/SpidL3"
+ACR_CNS = "urn:varco:acr:cns"
+
+ACR_RANK: dict[str, int] = {
+    ACR_PIN: 1,
+    ACR_SPID_L1: 1,
+    ACR_SPID_L2: 2,
+    ACR_CNS: 3,
+    ACR_SPID_L3: 3,
+}
+
+
+def acr_rank(acr: str | None) -> int:
+    """Rank of an acr value; unknown values rank 0 so they never satisfy anything."""
+    return ACR_RANK.get(acr or "", 0)
+
+
+class AuthRequest(Frozen):
+    """What the RP asked for, as far as the login page and providers need to know.
+
+    Built by the OIDC front after it has validated the request; the providers never
+    see OIDC parameters beyond these.
+    """
+
+    tx_id: str
+    client_id: str
+    client_name: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    state: str | None = None
+    nonce: str | None = None
+    response_mode: str | None = None
+    prompt: tuple[str, ...] = ()
+    max_age: int | None = None
+    acr_values: tuple[str, ...] = ()
+    claims: dict[str, Any] | None = None
+    login_hint: str | None = None
+    ui_locales: tuple[str, ...] = ()
+    idp_hint: str | None = None
+    code_challenge: str
+    code_challenge_method: Literal["S256"] = "S256"
+    # What the request, the claims parameter and the client registration require together.
+    required_privilege: Privilege | None = None
+    required_acr: str | None = None
+    created_at: datetime
+    # Raw request parameters as received, so the authorization can be resumed exactly.
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class AuthEvent(Frozen):
+    """One successful authentication at one provider, as the provider saw it.
+
+    ``attributes`` are raw (names as the provider sends them); the mapping file turns
+    them into an ``Identity``.
+    """
+
+    provider: str
+    subject: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    acr: str
+    amr: tuple[str, ...]
+    auth_time: datetime
+    idp: str | None = None
+    # Opaque provider data needed later (e.g. SAML NameID and SessionIndex for logout).
+    provider_state: dict[str, str] = Field(default_factory=dict)
+
+
+class Identity(Frozen):
+    """The person, normalised: what the mapping file produces from an AuthEvent."""
+
+    fiscal_code: str
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    mobile_phone: str | None = None
+    pec: str | None = None
+    date_of_birth: date | None = None
+    place_of_birth: str | None = None
+    address: str | None = None
+    residence: Literal["italy", "abroad"] | None = None
+    italian_document: bool | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class Abilitazione(Frozen):
+    """An authorisation to act for someone else or on a service.
+
+    ``kind`` is one of intermediary, municipal_operator, delegate; ``scope`` names the
+    comune, the represented company or the delegator.
+    """
+
+    kind: str
+    scope: dict[str, str] = Field(default_factory=dict)
+    services: tuple[str, ...] = ()
+
+
+class RuleTrace(Frozen):
+    """One rule as the engine evaluated it: the audit log and ``explain`` print these."""
+
+    rule: str
+    source: str
+    fired: bool
+    effect: str
+    why: str = ""
+
+
+class Decision(Frozen):
+    """What policy made of one authentication."""
+
+    allow: bool
+    reason: str | None = None
+    message_it: str | None = None
+    message_en: str | None = None
+    privilege: Privilege | None = None
+    abilitazioni: tuple[Abilitazione, ...] = ()
+    acr: str | None = None
+    trace: tuple[RuleTrace, ...] = ()
+    # Set when the decision says the citizen must do something before the login
+    # completes, such as replacing the initial 16-character PIN.
+    action: str | None = None
+
+
+class ClientInfo(Frozen):
+    """What policy may know about the RP that asked (no secrets)."""
+
+    client_id: str
+    name: str
+    required_privilege: Privilege | None = None
+    tags: tuple[str, ...] = ()
+
+
+class LoginRecord(Frozen):
+    """One authentication held by a session: the event, the identity and the decision."""
+
+    event: AuthEvent
+    identity: Identity
+    decision: Decision
+
+
+class BrokerSession(Frozen):
+    """A browser's single sign-on session. Step-up appends a record; the newest strongest wins."""
+
+    sid: str
+    created_at: datetime
+    expires_at: datetime
+    logins: tuple[LoginRecord, ...]
+    clients: tuple[str, ...] = ()
+
+    @property
+    def current(self) -> LoginRecord:
+        """The strongest login held (highest privilege, then acr rank, then newest)."""
+
+        def key(item: tuple[int, LoginRecord]) -> tuple[int, int, int]:
+            i, rec = item
+            prv = rec.decision.privilege.rank if rec.decision.privilege else 0
+            return (prv, acr_rank(rec.decision.acr or rec.event.acr), i)
+
+        return max(enumerate(self.logins), key=key)[1]
+
+    @property
+    def fiscal_code(self) -> str:
+        return self.current.identity.fiscal_code

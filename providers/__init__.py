@@ -1,0 +1,1 @@
+"""Login methods: each subpackage implements the small Provider interface of ``providers.base``."""
