@@ -1,0 +1,121 @@
+"""Broker settings: one YAML file, validated at load with every problem reported at once.
+
+Relative paths in the file are relative to the file's own folder. Secrets never live in
+the YAML: a setting names an environment variable or a file instead. Unknown keys are
+errors, so a typo cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from broker.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessionSettings(Section):
+    lifetime: int = Field(8 * 3600, gt=0, description="Seconds a broker session lasts.")
+    login_timeout: int = Field(900, gt=0, description="Seconds a pending login stays valid.")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="auto: Secure unless the issuer is http on localhost.")
+
+
+class TokenSettings(Section):
+    code_lifetime: int = Field(60, gt=0, le=600)
+    access_token_lifetime: int = Field(300, gt=0, le=3600)
+    id_token_lifetime: int = Field(300, gt=0, le=3600)
+    refresh_token_lifetime: int = Field(8 * 3600, gt=0)
+    clock_skew: int = Field(60, ge=0, le=300)
+
+
+class Settings(Section):
+    """The whole broker configuration."""
+
+    issuer: str | None = Field(None, description="https issuer; None: http://HOST:PORT (demo).")
+    data_dir: Path = Field(Path("var"), description="SQLite file, generated keys, uploads.")
+    clients: Path = Field(description="YAML file of registered relying parties.")
+    policies_dir: Path
+    mappings_dir: Path
+    secret_key_env: str = Field(
+        "VARCO_SECRET_KEY",
+        description="Env var with the key for CSRF and pairwise subjects; "
+                    "generated into data_dir when unset.")
+    demo_rp: bool = Field(False, description="Serve the demo relying party at /demo-rp.")
+    demo_seed: bool = Field(False, description="Create the demo users on first start.")
+    languages: tuple[str, ...] = ("it", "en")
+    trusted_proxies: tuple[str, ...] = ()
+    session: SessionSettings = SessionSettings()
+    tokens: TokenSettings = TokenSettings()
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    source: Path | None = Field(None, exclude=True)
+
+    def with_issuer(self, issuer: str) -> Settings:
+        return self.model_copy(update={"issuer": issuer.rstrip("/")})
+
+    @property
+    def secret_key(self) -> bytes:
+        """From the environment, else a random key kept in the data folder (demo)."""
+        value = os.environ.get(self.secret_key_env)
+        if value:
+            return value.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(os.urandom(32).hex().encode())
+        return path.read_bytes().strip()
+
+
+_PATH_KEYS = ("data_dir", "clients", "policies_dir", "mappings_dir")
+
+
+def load_settings(path: Path | str) -> Settings:
+    """Read and validate a settings file; raise ``ConfigError`` listing every problem."""
+    path = Path(path).resolve()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: expected a mapping at the top level"])
+    base = path.parent
+    for key in _PATH_KEYS:
+        if isinstance(raw.get(key), str):
+            raw[key] = str((base / os.path.expandvars(raw[key])).resolve())
+    env_issuer = os.environ.get("VARCO_ISSUER")
+    if env_issuer:
+        raw["issuer"] = env_issuer
+    try:
+        settings = Settings.model_validate({**raw, "source": path})
+    except ValidationError as exc:
+        raise ConfigError([
+            f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        ]) from exc
+    problems = []
+    if settings.issuer and not settings.issuer.startswith("https://") and not _is_loopback(
+            settings.issuer):
+        problems.append(f"{path}: issuer: must be https outside 127.0.0.1/localhost")
+    for key in ("clients", "policies_dir", "mappings_dir"):
+        if not Path(getattr(settings, key)).exists():
+            problems.append(f"{path}: {key}: {getattr(settings, key)} does not exist")
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _is_loopback(url: str) -> bool:
+    return url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))

@@ -1,0 +1,68 @@
+"""The two seams between the OIDC front and the login hub, and the one rule they share.
+
+``broker.oidc`` validates an authorization request into an ``AuthRequest``; when the
+browser's session does not satisfy it, it hands it to the ``LoginStarter`` (the login
+hub). When a login completes, the hub hands the request and the session back to the
+``AuthorizationFront``, which issues the code. Neither side imports the other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from fastapi import Request, Response
+
+from broker.model import AuthRequest, BrokerSession, acr_rank
+
+
+class Unmet(StrEnum):
+    """Why a session does not satisfy a request."""
+
+    LOGIN = "login"  # no session, prompt=login, or max_age exceeded
+    STEP_UP = "step_up"  # a session exists but its privilege or acr is too low
+
+
+def unmet(session: BrokerSession | None, auth: AuthRequest, now: datetime,
+          *, fresh: bool = False) -> Unmet | None:
+    """What a session lacks for this request, or None if it is enough.
+
+    ``fresh`` is True right after a login for this very request, where ``prompt=login``
+    has just been honoured and must not ask again.
+    """
+    if session is None or now >= session.expires_at:
+        return Unmet.LOGIN
+    current = session.current
+    if not fresh and "login" in auth.prompt:
+        return Unmet.LOGIN
+    if auth.max_age is not None:
+        age = (now - current.event.auth_time).total_seconds()
+        if age > auth.max_age:
+            return Unmet.LOGIN
+    privilege = current.decision.privilege
+    if privilege is None or not privilege.satisfies(auth.required_privilege):
+        return Unmet.STEP_UP
+    if auth.required_acr is not None and (
+        acr_rank(current.decision.acr or current.event.acr) < acr_rank(auth.required_acr)
+    ):
+        return Unmet.STEP_UP
+    return None
+
+
+class AuthorizationFront(Protocol):
+    """Implemented by ``broker.oidc``: answers the RP once a login is settled."""
+
+    def finish(self, request: Request, auth: AuthRequest, session: BrokerSession) -> Response:
+        """Issue the authorization code for ``auth`` (after consent if asked) and redirect."""
+
+    def deny(self, request: Request, auth: AuthRequest, error: str,
+             description: str | None = None) -> Response:
+        """Redirect to the RP with an OIDC error (``state`` and RFC 9207 ``iss`` included)."""
+
+
+class LoginStarter(Protocol):
+    """Implemented by ``broker.login``: takes the browser to the login page."""
+
+    def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
+        """Remember ``auth`` for this browser and show the chooser (or the hinted provider)."""

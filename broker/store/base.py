@@ -1,0 +1,53 @@
+"""Storage interfaces.
+
+Two kinds of state:
+
+* ``EphemeralStore``: short-lived, hot, keyed values with a time to live (sessions,
+  pending logins, authorization codes, tokens, replay caches). Its operations are the
+  ones Redis offers atomically (SET EX, GETDEL, SET NX, INCR), so the scale-out
+  implementation is a thin mapping and no caller does read-modify-write.
+* ``Database``: durable, relational (PIN credentials, audit trail, directory). Repositories
+  receive one and run their own SQL inside ``transaction()``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+
+class EphemeralStore(Protocol):
+    """Namespaced key/value pairs that expire. Values are strings (JSON by convention)."""
+
+    def put(self, ns: str, key: str, value: str, ttl: int) -> None:
+        """Set ``key`` to ``value`` for ``ttl`` seconds, replacing any previous value."""
+
+    def get(self, ns: str, key: str) -> str | None:
+        """The live value, or None if absent or expired."""
+
+    def take(self, ns: str, key: str) -> str | None:
+        """Atomically read and delete: single-use values (codes, pending SAML requests)."""
+
+    def add(self, ns: str, key: str, value: str, ttl: int) -> bool:
+        """Set only if absent (or expired). False means it was already there: a replay."""
+
+    def delete(self, ns: str, key: str) -> None: ...
+
+    def incr(self, ns: str, key: str, ttl: int) -> int:
+        """Atomically add one and return the new count; a new counter lives ``ttl`` seconds."""
+
+    def purge_expired(self) -> int:
+        """Drop expired entries; returns how many. Called periodically, never per request."""
+
+
+class Database(Protocol):
+    """A durable SQL database. ``transaction()`` commits on success, rolls back on error."""
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def execute_script(self, sql: str) -> None:
+        """Create tables and indexes (idempotent DDL) for a repository at start."""
+
+    def query(self, sql: str, params: tuple = ()) -> Iterator[sqlite3.Row]: ...

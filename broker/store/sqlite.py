@@ -1,0 +1,133 @@
+"""Embedded SQLite implementation of the storage interfaces.
+
+One file under the data folder, created on first start. WAL mode so readers never wait
+for a writer; one connection per thread (FastAPI runs sync endpoints in a thread pool).
+Expiry uses the injected clock so tests can move time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from broker.clock import Clock
+
+_EPHEMERAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ephemeral (
+  ns TEXT NOT NULL,
+  k TEXT NOT NULL,
+  v TEXT NOT NULL,
+  expires REAL NOT NULL,
+  PRIMARY KEY (ns, k)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ephemeral_expires ON ephemeral(expires);
+"""
+
+
+class SqliteDatabase:
+    """A SQLite file with per-thread connections."""
+
+    def __init__(self, path: Path | str):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        with self.transaction() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE so concurrent writers queue instead of failing mid-way."""
+        conn = self._conn()
+        if conn.in_transaction:  # nested use joins the outer transaction
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def execute_script(self, sql: str) -> None:
+        with self._lock:
+            self._conn().executescript(sql)
+
+    def query(self, sql: str, params: tuple = ()) -> Iterator[sqlite3.Row]:
+        return iter(self._conn().execute(sql, params).fetchall())
+
+
+class SqliteEphemeralStore:
+    """``EphemeralStore`` on a table of the embedded database."""
+
+    def __init__(self, db: SqliteDatabase, clock: Clock):
+        self.db = db
+        self.clock = clock
+        db.execute_script(_EPHEMERAL_SCHEMA)
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    def put(self, ns: str, key: str, value: str, ttl: int) -> None:
+        with self.db.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO ephemeral VALUES (?,?,?,?)",
+                      (ns, key, value, self._now() + ttl))
+
+    def get(self, ns: str, key: str) -> str | None:
+        row = self.db._conn().execute(
+            "SELECT v FROM ephemeral WHERE ns=? AND k=? AND expires>?",
+            (ns, key, self._now())).fetchone()
+        return row[0] if row else None
+
+    def take(self, ns: str, key: str) -> str | None:
+        with self.db.transaction() as c:
+            row = c.execute("DELETE FROM ephemeral WHERE ns=? AND k=? RETURNING v, expires",
+                            (ns, key)).fetchone()
+        if row is None or row[1] <= self._now():
+            return None
+        return row[0]
+
+    def add(self, ns: str, key: str, value: str, ttl: int) -> bool:
+        now = self._now()
+        with self.db.transaction() as c:
+            c.execute("DELETE FROM ephemeral WHERE ns=? AND k=? AND expires<=?", (ns, key, now))
+            cur = c.execute("INSERT OR IGNORE INTO ephemeral VALUES (?,?,?,?)",
+                            (ns, key, value, now + ttl))
+            return cur.rowcount == 1
+
+    def delete(self, ns: str, key: str) -> None:
+        with self.db.transaction() as c:
+            c.execute("DELETE FROM ephemeral WHERE ns=? AND k=?", (ns, key))
+
+    def incr(self, ns: str, key: str, ttl: int) -> int:
+        now = self._now()
+        with self.db.transaction() as c:
+            c.execute("DELETE FROM ephemeral WHERE ns=? AND k=? AND expires<=?", (ns, key, now))
+            c.execute(
+                "INSERT INTO ephemeral VALUES (?,?,'1',?) "
+                "ON CONFLICT(ns,k) DO UPDATE SET v=CAST(CAST(v AS INTEGER)+1 AS TEXT)",
+                (ns, key, now + ttl))
+            row = c.execute("SELECT v FROM ephemeral WHERE ns=? AND k=?", (ns, key)).fetchone()
+        return int(row[0])
+
+    def purge_expired(self) -> int:
+        with self.db.transaction() as c:
+            return c.execute("DELETE FROM ephemeral WHERE expires<=?", (self._now(),)).rowcount

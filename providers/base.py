@@ -1,0 +1,135 @@
+"""The Provider contract: what every login method implements, and the registry of types.
+
+A provider knows nothing of OIDC. It receives an ``AuthRequest`` (what the RP asked
+for, already validated), talks to its credential source (PIN store, SAML IdP, TLS
+certificate), and hands one ``AuthEvent`` back to the broker through the ``LoginHub``.
+The hub does everything after that: mapping, policy, session, returning to the RP.
+
+Adding a provider touches only ``providers/`` (a module and one ``register`` call
+here) plus one mapping file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict
+
+from broker.errors import BrokerError, Text
+from broker.model import AuthEvent, AuthRequest
+
+if TYPE_CHECKING:
+    from broker.clock import Clock
+    from broker.store.base import Database, EphemeralStore
+
+
+class ProviderConfig(BaseModel):
+    """Base of every provider's typed config; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
+class LoginHub(Protocol):
+    """What the broker offers a provider during a login. Implemented by ``broker.login``."""
+
+    def pending(self, request: Request, tx_id: str) -> AuthRequest:
+        """The login in progress for this browser; raises ``LoginExpired`` if none."""
+
+    async def complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
+        """The provider authenticated someone: map, decide, start the session, go on."""
+
+    def fail(self, request: Request, error: BrokerError, tx_id: str | None = None) -> Response:
+        """Render our own readable error page (4xx/5xx) and log the detail with its error id."""
+
+    def cancel(self, request: Request, tx_id: str) -> Response:
+        """The citizen gave up (or the IdP says so): back to the RP with ``access_denied``."""
+
+    def render(self, request: Request, template: str, context: dict[str, Any],
+               status: int = 200) -> Response:
+        """Render a page in the common layout, with language, CSRF token and accessibility."""
+
+    def verify_csrf(self, request: Request, token: str | None) -> None:
+        """Raise ``CsrfError`` unless ``token`` is this browser's CSRF token."""
+
+
+@dataclass(frozen=True)
+class ProviderServices:
+    """What a provider factory may use. The hub is late-bound because routes are built first."""
+
+    clock: Clock
+    db: Database
+    ephemeral: EphemeralStore
+    hub: Callable[[], LoginHub]
+    base_url: Callable[[], str]
+    data_dir: Any  # pathlib.Path
+    config_dir: Any  # pathlib.Path
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A login method.
+
+    ``name`` is the value of ``amr``-like provider ids (``pin``, ``spid``, ``cie``, ``cns``)
+    used by ``idp_hint``, mapping files and policies. ``start`` answers the browser that
+    chose this provider (a form, a redirect to an IdP, a TLS challenge). Provider routes
+    (form posts, ACS, metadata) live on ``router``, mounted under ``/{name}``; they end
+    by calling ``hub.complete(...)`` with the ``AuthEvent``.
+    """
+
+    name: str
+    label: Text
+
+    @property
+    def router(self) -> APIRouter: ...
+
+    async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
+        """Begin a login for ``auth``; ``hint`` is what followed ``name:`` in ``idp_hint``."""
+
+    def choices(self) -> list[dict[str, str]]:
+        """Sub-choices the login page lists under this provider (SPID IdPs); may be empty."""
+
+
+@runtime_checkable
+class LogoutCapable(Protocol):
+    """A provider that must be told when the broker session ends (SAML SLO)."""
+
+    async def logout(self, request: Request, event: AuthEvent, return_to: str) -> Response | None:
+        """Start provider logout; None when nothing needs doing."""
+
+
+@dataclass(frozen=True)
+class ProviderType:
+    """A registry entry: the typed config class and the factory that builds the provider."""
+
+    config: type[ProviderConfig]
+    factory: Callable[[Any, ProviderServices], Provider]
+
+
+_REGISTRY: dict[str, ProviderType] = {}
+
+
+def register(name: str, config: type[ProviderConfig],
+             factory: Callable[[Any, ProviderServices], Provider]) -> None:
+    _REGISTRY[name] = ProviderType(config, factory)
+
+
+def provider_types() -> dict[str, ProviderType]:
+    """The registered provider types, importing the built-in ones on first use."""
+    _load_builtin()
+    return dict(_REGISTRY)
+
+
+def _load_builtin() -> None:
+    import importlib
+
+    for module in ("providers.pin", "providers.spid", "providers.cie", "providers.cns"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a real import error inside the provider
+                raise
