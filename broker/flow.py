@@ -14,7 +14,7 @@ from typing import Protocol
 
 from fastapi import Request, Response
 
-from broker.model import AuthRequest, BrokerSession, acr_rank
+from broker.model import AuthRequest, BrokerSession, ClientInfo, acr_rank
 
 
 class Unmet(StrEnum):
@@ -59,6 +59,9 @@ class AuthorizationFront(Protocol):
     def deny(self, request: Request, auth: AuthRequest, error: str,
              description: str | None = None) -> Response:
         """Redirect to the RP with an OIDC error (``state`` and RFC 9207 ``iss`` included)."""
+
+    def client_info(self, client_id: str) -> ClientInfo | None:
+        """What policy may know of a registered client (None if unknown)."""
 
 
 class LoginStarter(Protocol):

@@ -1,0 +1,152 @@
+"""The app factory: builds one broker from its settings, parsing everything once.
+
+Keys, policies, mappings, client registrations and provider configs are loaded and
+validated here at start; a broken file stops the start with every problem listed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from broker.audit import AuditLog
+from broker.clock import Clock, SystemClock
+from broker.config import Settings
+from broker.context import BrokerContext
+from broker.errors import BadRequest, BrokerError, ConfigError, NotFound, ServiceUnavailable
+from broker.login import LoginHub
+from broker.mapping import MappingSet
+from broker.policy import PolicyHolder
+from broker.session import SessionManager
+from broker.store import SqliteDatabase, SqliteEphemeralStore
+from broker.web import Renderer
+from providers.base import Provider, ProviderServices, provider_types
+
+log = logging.getLogger("varco.app")
+PROVIDERS_DIR = Path(__file__).resolve().parent.parent / "providers"
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               issuer: str | None = None) -> FastAPI:
+    """Build the broker. ``issuer`` is used when the settings do not fix one (demo)."""
+    clock = clock or SystemClock()
+    issuer = (settings.issuer or issuer or "http://127.0.0.1:8000").rstrip("/")
+    settings = settings.with_issuer(issuer)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure = _secure_cookies(settings, issuer)
+
+    db = SqliteDatabase(settings.data_dir / "varco.db")
+    ephemeral = SqliteEphemeralStore(db, clock)
+    secret_key = settings.secret_key
+    template_dirs = sorted(p for p in PROVIDERS_DIR.glob("*/templates") if p.is_dir())
+    ctx = BrokerContext(
+        settings=settings, issuer=issuer, clock=clock, db=db, ephemeral=ephemeral,
+        sessions=SessionManager(ephemeral, clock, settings, secure=secure),
+        audit=AuditLog(db, clock),
+        templates=Renderer(secret_key, secure_cookies=secure, extra_dirs=template_dirs),
+        secret_key=secret_key,
+        policy=PolicyHolder(settings.policies_dir),
+        mappings=MappingSet.load(settings.mappings_dir),
+    )
+    app = FastAPI(title="Varco", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.ctx = ctx
+    services = ProviderServices(
+        clock=clock, db=db, ephemeral=ephemeral, hub=lambda: ctx.login,  # type: ignore[arg-type]
+        base_url=lambda: issuer, data_dir=settings.data_dir,
+        config_dir=settings.source.parent if settings.source else Path.cwd())
+    ctx.providers = _build_providers(settings, services)
+    hub = LoginHub(ctx)
+    ctx.login = hub
+
+    from broker.oidc import OidcFront  # the OIDC front imports the context it serves
+
+    front = OidcFront(ctx)
+    ctx.front = front
+    app.include_router(front.router)
+    app.include_router(hub.router)
+    for name, provider in ctx.providers.items():
+        app.include_router(provider.router, prefix=f"/{name}")
+    if settings.demo_rp:
+        from broker.demo_rp import demo_rp_router
+
+        app.include_router(demo_rp_router(ctx), prefix="/demo-rp")
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    _install_error_pages(app, hub)
+    _install_request_log(app)
+    ctx.audit.record("broker.start", issuer=issuer, providers=sorted(ctx.providers))
+    return app
+
+
+def _secure_cookies(settings: Settings, issuer: str) -> bool:
+    mode = settings.session.cookie_secure
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    return issuer.startswith("https://")
+
+
+def _build_providers(settings: Settings, services: ProviderServices) -> dict[str, Provider]:
+    """Validate every provider section (all problems at once), then build the enabled ones."""
+    types = provider_types()
+    problems: list[str] = []
+    configs = {}
+    for name, raw in settings.providers.items():
+        kind = types.get(name)
+        if kind is None:
+            problems.append(f"providers.{name}: unknown provider (known: {', '.join(types)})")
+            continue
+        try:
+            configs[name] = kind.config.model_validate(raw or {})
+        except ValueError as exc:
+            for err in getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])():
+                loc = ".".join(str(p) for p in err["loc"])
+                problems.append(f"providers.{name}.{loc}: {err['msg']}")
+    if problems:
+        raise ConfigError([f"{settings.source}: {p}" for p in problems])
+    return {name: types[name].factory(cfg, services)
+            for name, cfg in configs.items() if cfg.enabled}
+
+
+def _install_error_pages(app: FastAPI, hub: LoginHub) -> None:
+    """One place where every error becomes a readable page with an error id."""
+
+    @app.exception_handler(BrokerError)
+    async def broker_error(request: Request, exc: BrokerError):
+        return hub.fail(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        fields = ",".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        return hub.fail(request, BadRequest(f"invalid request fields: {fields}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return hub.fail(request, NotFound(f"no route {request.url.path}"))
+        return hub.fail(request, BadRequest(f"http {exc.status_code}", status=exc.status_code))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        error = ServiceUnavailable("unexpected error", status=500)
+        log.exception("error_id=%s unexpected error on %s", error.error_id, request.url.path)
+        return hub.fail(request, error)
+
+
+def _install_request_log(app: FastAPI) -> None:
+    """Access log without query strings: codes, tokens and hints never reach the log."""
+    access = logging.getLogger("varco.access")
+
+    @app.middleware("http")
+    async def log_request(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        access.info("%s %s %s %.1fms", request.method, request.url.path, response.status_code,
+                    (time.perf_counter() - started) * 1000)
+        return response

@@ -1,0 +1,95 @@
+"""The ``varco`` command: serve the broker, and the admins' tools (policy, audit)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from broker.errors import ConfigError, PolicyError
+from broker.paths import project_dir
+
+
+def _default_config() -> Path:
+    return project_dir("config") / "demo.yaml"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from broker.app import create_app
+    from broker.config import load_settings
+
+    settings = load_settings(args.config)
+    issuer = settings.issuer or f"http://{_url_host(args.host)}:{args.port}"
+    app = create_app(settings, issuer=issuer)
+    print(f"Varco is serving {issuer} (config {args.config})", flush=True)
+    if settings.demo_rp:
+        print(f"Demo relying party: {issuer}/demo-rp/", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None,
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - only to build a display URL
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from broker.audit import AuditLog
+    from broker.clock import SystemClock
+    from broker.config import load_settings
+    from broker.store import SqliteDatabase
+
+    settings = load_settings(args.config)
+    db_path = settings.data_dir / "varco.db"
+    if not db_path.exists():
+        print(f"no audit trail yet at {db_path}")
+        return 1
+    ok, summary = AuditLog(SqliteDatabase(db_path), SystemClock()).verify()
+    print(summary)
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="varco", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the broker")
+    serve.add_argument("--config", type=Path, default=None,
+                       help="settings file (default: the embedded demo config)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain of the audit trail")
+    verify.add_argument("--config", type=Path, default=None)
+    verify.set_defaults(func=cmd_audit_verify)
+
+    from broker import policy_cli
+
+    policy_cli.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "config", "unset") is None:
+        args.config = _default_config()
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, PolicyError) as exc:
+        print(f"varco: cannot start:\n{exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

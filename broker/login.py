@@ -1,0 +1,234 @@
+"""The login hub: the one login page, and what happens between a provider and the RP.
+
+``start`` remembers the validated ``AuthRequest`` for this browser (a pending login,
+``tx``) and shows the chooser, or goes straight to the provider an RP hinted at.
+Providers come back through ``complete`` with an ``AuthEvent``; the hub maps it to an
+``Identity``, asks policy for a ``Decision``, records the trace in the audit trail, adds
+the login to the session and either asks for a stronger login (step-up) or lets the
+OIDC front answer the RP. Providers and the OIDC front never meet.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, ConfigDict
+
+from broker.context import BrokerContext
+from broker.errors import AccessDenied, BrokerError, LoginExpired, NotFound, Text
+from broker.fiscal_code import mask
+from broker.flow import Unmet, unmet
+from broker.model import AuthEvent, AuthRequest, ClientInfo, Decision, LoginRecord
+from broker.policy import PolicyInput
+
+log = logging.getLogger("varco.login")
+NS = "tx"
+
+
+class PendingLogin(BaseModel):
+    """A login in progress: the request, the browser it belongs to, why it was needed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auth: AuthRequest
+    browser: str
+    reason: Unmet
+
+
+class LoginHub:
+    """Implements ``providers.base.LoginHub`` and ``broker.flow.LoginStarter``."""
+
+    def __init__(self, ctx: BrokerContext):
+        self.ctx = ctx
+        self.router = APIRouter()
+        self.router.add_api_route("/login", self.chooser, methods=["GET"])
+        self.router.add_api_route("/login/start/{name}", self.start_provider, methods=["GET"])
+        self.router.add_api_route("/login/cancel", self.cancel_form, methods=["POST"])
+
+    # --- LoginStarter ---------------------------------------------------------------
+    def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
+        browser = self.ctx.templates.browser_id(request)
+        pending = PendingLogin(auth=auth, browser=browser, reason=reason)
+        self.ctx.ephemeral.put(NS, auth.tx_id, pending.model_dump_json(),
+                               self.ctx.settings.session.login_timeout)
+        target = f"/login?tx={auth.tx_id}"
+        hinted = self._hinted_provider(auth, reason)
+        if hinted is not None:
+            name, hint = hinted
+            target = f"/login/start/{name}?tx={auth.tx_id}"
+            if hint:
+                target += "&" + _q("hint", hint)
+        response = RedirectResponse(target, status_code=303)
+        return self.ctx.templates.bind_cookies(request, response)
+
+    def _hinted_provider(self, auth: AuthRequest, reason: Unmet) -> tuple[str, str] | None:
+        """``idp_hint=pin|spid|cie|cns`` or ``spid:<entityID>``; unknown/disabled -> chooser."""
+        if not auth.idp_hint:
+            return None
+        name, _, hint = auth.idp_hint.partition(":")
+        provider = self.ctx.providers.get(name)
+        if provider is None or not self._offerable(name, auth):
+            return None
+        if hint and hint not in {c["id"] for c in provider.choices()}:
+            return None
+        return name, hint
+
+    def _offerable(self, name: str, auth: AuthRequest) -> bool:
+        return self.ctx.policy.engine.provider_can_satisfy(name, auth.required_privilege)
+
+    # --- LoginHub (what providers call) -----------------------------------------------
+    def _load(self, request: Request, tx_id: str | None) -> PendingLogin:
+        if not tx_id or len(tx_id) > 128:
+            raise LoginExpired("missing tx")
+        raw = self.ctx.ephemeral.get(NS, tx_id)
+        if raw is None:
+            raise LoginExpired("unknown or expired tx")
+        pending = PendingLogin.model_validate_json(raw)
+        browser = request.cookies.get("varco_browser", "")
+        if not hmac.compare_digest(pending.browser.encode(), browser.encode()):
+            raise LoginExpired("tx belongs to another browser")
+        return pending
+
+    def pending(self, request: Request, tx_id: str) -> AuthRequest:
+        return self._load(request, tx_id).auth
+
+    async def complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
+        return await run_in_threadpool(self._complete, request, tx_id, event)
+
+    def _complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
+        try:
+            pending = self._load(request, tx_id)
+            auth = pending.auth
+            identity = self.ctx.mappings.map(event)
+            client = self.client_info(auth)
+            decision = self.ctx.policy.engine.decide(PolicyInput(
+                event=event, identity=identity, client=client, now=self.ctx.clock.now()))
+        except BrokerError as error:
+            self.ctx.audit.record("login.error", provider=event.provider, error=error.code,
+                                  error_id=error.error_id, detail=error.detail)
+            return self.fail(request, error, tx_id)
+        self._audit_decision(event, identity.fiscal_code, auth, decision)
+        if not decision.allow:
+            return self._denied(request, auth, decision)
+        session = self.ctx.sessions.add_login(
+            request, LoginRecord(event=event, identity=identity, decision=decision))
+        lacking = unmet(session, auth, self.ctx.clock.now(), fresh=True)
+        if lacking is not None:
+            # Logged in, but not strongly enough for this RP: ask for more (step-up).
+            self.ctx.ephemeral.put(NS, tx_id, pending.model_copy(
+                update={"reason": Unmet.STEP_UP}).model_dump_json(),
+                self.ctx.settings.session.login_timeout)
+            response = RedirectResponse(f"/login?tx={tx_id}", status_code=303)
+        else:
+            self.ctx.ephemeral.delete(NS, tx_id)
+            response = self.ctx.front.finish(request, auth, session)
+        self.ctx.sessions.set_cookie(response, session)
+        return response
+
+    def _audit_decision(self, event: AuthEvent, cf: str, auth: AuthRequest,
+                        decision: Decision) -> None:
+        self.ctx.audit.record(
+            "login.decision", provider=event.provider, idp=event.idp, fiscal_code=cf,
+            client_id=auth.client_id, acr=event.acr, allow=decision.allow,
+            privilege=decision.privilege, reason=decision.reason,
+            trace=[t.model_dump() for t in decision.trace if t.fired])
+        log.info("login decision provider=%s cf=%s client=%s allow=%s privilege=%s",
+                 event.provider, mask(cf), auth.client_id, decision.allow, decision.privilege)
+
+    def client_info(self, auth: AuthRequest) -> ClientInfo:
+        info = self.ctx.front.client_info(auth.client_id)
+        return info or ClientInfo(client_id=auth.client_id, name=auth.client_name)
+
+    def _denied(self, request: Request, auth: AuthRequest, decision: Decision) -> Response:
+        message = Text(decision.message_it or AccessDenied.message.it,
+                       decision.message_en or AccessDenied.message.en)
+        error = AccessDenied(f"policy denied: {decision.reason}", message=message)
+        return self.fail(request, error, auth.tx_id, choose_again=True)
+
+    def fail(self, request: Request, error: BrokerError, tx_id: str | None = None,
+             *, choose_again: bool = False) -> Response:
+        log.warning("error_id=%s code=%s status=%s detail=%s", error.error_id, error.code,
+                    error.status, error.detail)
+        lang = self.ctx.templates.language(request)
+        links = []
+        if tx_id and (choose_again or not isinstance(error, LoginExpired)):
+            links.append({"url": f"/login?tx={tx_id}",
+                          "text": Text("Scegli un altro metodo di accesso",
+                                       "Choose another sign-in method").get(lang)})
+        keep_tx = tx_id if tx_id and not isinstance(error, LoginExpired) else None
+        return self.ctx.templates.render(request, "error.html", {
+            "message": error.message.get(lang), "error_id": error.error_id,
+            "links": links, "tx": keep_tx}, status=error.status)
+
+    def cancel(self, request: Request, tx_id: str) -> Response:
+        pending = self._load(request, tx_id)
+        self.ctx.ephemeral.delete(NS, tx_id)
+        self.ctx.audit.record("login.cancelled", client_id=pending.auth.client_id)
+        return self.ctx.front.deny(request, pending.auth, "access_denied",
+                                   "The user cancelled the login")
+
+    def render(self, request: Request, template: str, context: dict[str, Any],
+               status: int = 200) -> Response:
+        tx_id = context.get("tx")
+        hint: tuple[str, ...] = ()
+        if tx_id:
+            raw = self.ctx.ephemeral.get(NS, tx_id)
+            if raw:
+                hint = tuple(json.loads(raw)["auth"].get("ui_locales") or ())
+        return self.ctx.templates.render(request, template, context, status, ui_locales=hint)
+
+    def verify_csrf(self, request: Request, token: str | None) -> None:
+        self.ctx.templates.verify_csrf(request, token)
+
+    # --- routes --------------------------------------------------------------------
+    def chooser(self, request: Request, tx: str | None = None) -> Response:
+        try:
+            pending = self._load(request, tx)
+        except BrokerError as error:
+            return self.fail(request, error)
+        auth = pending.auth
+        lang = self.ctx.templates.language(request, auth.ui_locales)
+        providers = []
+        for name, provider in self.ctx.providers.items():
+            if not self._offerable(name, auth):
+                continue
+            providers.append({
+                "name": name, "label": provider.label.get(lang),
+                "url": f"/login/start/{name}?tx={auth.tx_id}",
+                "choices": provider.choices(),
+                "partial": getattr(provider, "chooser_partial", None),
+            })
+        return self.ctx.templates.render(request, "login.html", {
+            "providers": providers, "tx": auth.tx_id, "client_name": auth.client_name,
+            "step_up": pending.reason is Unmet.STEP_UP,
+        }, ui_locales=auth.ui_locales)
+
+    async def start_provider(self, request: Request, name: str, tx: str | None = None,
+                             hint: str | None = None) -> Response:
+        try:
+            auth = self.pending(request, tx or "")
+            provider = self.ctx.providers.get(name)
+            if provider is None or not self._offerable(name, auth):
+                raise NotFound(f"provider {name!r} not enabled for this request")
+        except BrokerError as error:
+            return self.fail(request, error, tx)
+        return await provider.start(request, auth, hint)
+
+    def cancel_form(self, request: Request, tx: str = Form(""),
+                    csrf_token: str = Form("")) -> Response:
+        try:
+            self.verify_csrf(request, csrf_token)
+            return self.cancel(request, tx)
+        except BrokerError as error:
+            return self.fail(request, error)
+
+
+def _q(key: str, value: str) -> str:
+    return urlencode({key: value})
