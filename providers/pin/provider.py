@@ -1,0 +1,351 @@
+"""The PIN login: the form, its checks, and the hand-over of an ``AuthEvent`` to the hub.
+
+Order of the checks on POST /pin/login, and why:
+
+1. CSRF, then the pending login (``hub.pending``): nothing else is looked at for a forged
+   or stale form.
+2. The codice fiscale's shape and check character: a typo gets a clear message and is not
+   counted (it cannot be a guess at anyone's PIN).
+3. One attempt is counted *before* the PIN is checked (``PinStore.record_failure``), and
+   undone on success: parallel guesses cannot go past the limit. While locked, the PIN is
+   not even checked, for a real codice fiscale or an unknown one alike.
+4. One argon2id verification in the thread pool, against the stored hash or a dummy:
+   unknown codice fiscale and wrong PIN cost the same and get the same page.
+5. Only after the right PIN: expiry (renewal page), then the initial 16-character PIN
+   (choose the 8-character one), then ``hub.complete``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from broker.errors import (
+    AuthenticationFailed,
+    BrokerError,
+    InvalidFiscalCode,
+    LoginExpired,
+    Text,
+)
+from broker.fiscal_code import mask, normalize_person
+from broker.model import ACR_PIN, AuthEvent, AuthRequest
+from providers.base import LoginHub, ProviderServices
+from providers.pin.change import (
+    PendingChange,
+    begin_change,
+    check_new_pin,
+    consume_change,
+    load_change,
+)
+from providers.pin.config import PinConfig
+from providers.pin.hashing import PinHasher
+from providers.pin.store import Lockout, PinAccount, PinKind, PinStateError, PinStore
+
+log = logging.getLogger("varco.providers.pin")
+
+ROME = ZoneInfo("Europe/Rome")
+_SPACES = re.compile(r"\s+")
+
+MISSING_PIN = Text("Inserisci il PIN.", "Enter your PIN.")
+LOCKED = Text(
+    "Troppi tentativi errati: l'accesso con questo codice fiscale è bloccato fino alle "
+    "{until} (ora italiana). Riprova dopo quell'ora.",
+    "Too many wrong attempts: sign-in with this codice fiscale is locked until {until} "
+    "(Italian time). Try again after that time.")
+JUST_LOCKED = Text(
+    "Codice fiscale o PIN non corretti. Dopo {n} tentativi errati l'accesso con questo "
+    "codice fiscale è bloccato fino alle {until} (ora italiana).",
+    "Wrong codice fiscale or PIN. After {n} wrong attempts sign-in with this codice fiscale "
+    "is locked until {until} (Italian time).")
+CHANGE_EXPIRED = Text(
+    "Il tempo per scegliere il nuovo PIN è scaduto. Accedi di nuovo con il PIN iniziale.",
+    "The time to choose the new PIN has run out. Sign in again with the initial PIN.")
+
+
+class Result(StrEnum):
+    OK = "ok"
+    WRONG = "wrong"
+    LOCKED = "locked"
+    EXPIRED = "expired"
+    INITIAL = "initial"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What checking one codice fiscale + PIN came to (computed in the thread pool)."""
+
+    result: Result
+    lockout: Lockout
+    account: PinAccount | None = None
+
+
+def until_text(until: datetime) -> str:
+    """HH:MM in Italian time, rounded *up* so that at that minute the lock is over."""
+    local = until.astimezone(ROME)
+    if local.second or local.microsecond:
+        local = local.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return local.strftime("%H:%M")
+
+
+def _fmt(text: Text, **values: object) -> Text:
+    return Text(text.it.format(**values), text.en.format(**values))
+
+
+def _field(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+class PinProvider:
+    """The ``pin`` provider: the institute's own PIN, checked against ``PinStore``."""
+
+    name = "pin"
+    label = Text("PIN dell'Istituto (residenti all'estero)",
+                 "Institute PIN (residents abroad)")
+
+    def __init__(self, config: PinConfig, services: ProviderServices, store: PinStore,
+                 hasher: PinHasher):
+        self.config = config
+        self.services = services
+        self.store = store
+        self.hasher = hasher
+        self.validity = timedelta(days=config.validity_days)
+        self._router = APIRouter()
+        self._router.add_api_route("/login", self.login_form, methods=["GET"],
+                                   name="pin_login_form")
+        self._router.add_api_route("/login", self.login_post, methods=["POST"], name="pin_login")
+        self._router.add_api_route("/new-pin", self.change_post, methods=["POST"],
+                                   name="pin_new_pin")
+        self._router.add_api_route("/cancel", self.cancel_post, methods=["POST"],
+                                   name="pin_cancel")
+
+    @property
+    def router(self) -> APIRouter:
+        return self._router
+
+    @property
+    def hub(self) -> LoginHub:
+        return self.services.hub()
+
+    def choices(self) -> list[dict[str, str]]:
+        return []
+
+    # -- pages -------------------------------------------------------------------------
+
+    async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
+        """The PIN form; a valid codice fiscale in ``login_hint`` is filled in."""
+        prefill = ""
+        if auth.login_hint:
+            try:
+                prefill = normalize_person(auth.login_hint)
+            except InvalidFiscalCode:
+                prefill = ""
+        return self._form(request, auth.tx_id, prefill)
+
+    async def login_form(self, request: Request) -> Response:
+        """GET /pin/login?tx=...: the form again (links from the renewal and error pages)."""
+        tx = request.query_params.get("tx", "")
+        try:
+            auth = await run_in_threadpool(self.hub.pending, request, tx)
+        except BrokerError as exc:
+            return self.hub.fail(request, exc, tx or None)
+        return await self.start(request, auth, None)
+
+    def _paths(self, request: Request, tx: str) -> dict[str, str]:
+        root = request.scope.get("root_path", "")
+        return {
+            "action": f"{root}/{self.name}/login",
+            "change_action": f"{root}/{self.name}/new-pin",
+            "cancel_action": f"{root}/{self.name}/cancel",
+            "retry_url": f"{root}/{self.name}/login?tx={quote(tx, safe='')}",
+            "chooser_url": f"{root}/login?tx={quote(tx, safe='')}",
+        }
+
+    def _form(self, request: Request, tx: str, fiscal_code: str = "", *,
+              error: Text | None = None, error_field: str | None = None,
+              status: int = 200) -> Response:
+        context = {"tx": tx, "fiscal_code": fiscal_code, "error": error,
+                   "error_field": error_field, **self._paths(request, tx)}
+        return self.hub.render(request, "pin_login.html", context, status=status)
+
+    def _change_form(self, request: Request, tx: str, token: str, *,
+                     error: Text | None = None, status: int = 200) -> Response:
+        context = {"tx": tx, "change_token": token, "error": error,
+                   "pin_length": 8, **self._paths(request, tx)}
+        return self.hub.render(request, "pin_change.html", context, status=status)
+
+    # -- POST /pin/login ---------------------------------------------------------------
+
+    async def login_post(self, request: Request) -> Response:
+        form = await request.form()
+        tx = _field(form, "tx")
+        try:
+            self.hub.verify_csrf(request, _field(form, "csrf_token") or None)
+            await run_in_threadpool(self.hub.pending, request, tx)
+        except BrokerError as exc:
+            return self.hub.fail(request, exc, tx or None)
+        typed_cf = _field(form, "fiscal_code")[:64]
+        try:
+            cf = normalize_person(typed_cf)
+        except InvalidFiscalCode as exc:
+            log.info("pin login: malformed codice fiscale (%s)", exc.detail)
+            return self._form(request, tx, typed_cf.strip(), error=exc.message,
+                              error_field="fiscal_code", status=400)
+        pin = _SPACES.sub("", _field(form, "pin"))
+        if not pin:
+            return self._form(request, tx, cf, error=MISSING_PIN, error_field="pin", status=400)
+
+        outcome = await run_in_threadpool(self._check, cf, pin)
+        lock = outcome.lockout
+        if outcome.result is Result.LOCKED and lock.locked_until:
+            message = _fmt(LOCKED, until=until_text(lock.locked_until))
+            return self._locked(request, tx, cf, message, lock.locked_until)
+        if outcome.result is Result.WRONG:
+            if lock.locked_until is not None:  # this failure reached the limit
+                message = _fmt(JUST_LOCKED, n=self.config.max_failures,
+                               until=until_text(lock.locked_until))
+                return self._locked(request, tx, cf, message, lock.locked_until)
+            return self._form(request, tx, cf, error=AuthenticationFailed.message,
+                              error_field="pin", status=AuthenticationFailed.status)
+        account = outcome.account
+        assert account is not None
+        if outcome.result is Result.EXPIRED:
+            context = {"tx": tx, "renewal_url": self.config.renewal_url,
+                       "expired_on": account.credential.expires_at.astimezone(ROME)
+                       .strftime("%d/%m/%Y"), **self._paths(request, tx)}
+            return self.hub.render(request, "pin_expired.html", context, status=403)
+        if outcome.result is Result.INITIAL:
+            token = await run_in_threadpool(
+                begin_change, self.services.ephemeral, tx=tx, fiscal_code=cf,
+                credential_id=account.credential.id, initial_pin=pin,
+                ttl=self.config.change_timeout)
+            return self._change_form(request, tx, token)
+        return await self.hub.complete(request, tx, self._event(account))
+
+    def _locked(self, request: Request, tx: str, cf: str, message: Text,
+                until: datetime) -> Response:
+        response = self._form(request, tx, cf, error=message, error_field="pin", status=429)
+        seconds = max(1, int((until - self.services.clock.now()).total_seconds()) + 1)
+        response.headers["Retry-After"] = str(seconds)
+        return response
+
+    def _check(self, cf: str, pin: str) -> Outcome:
+        """Count, verify, classify. Runs in the thread pool (SQLite and argon2id)."""
+        now = self.services.clock.now()
+        lock = self.store.record_failure(cf, now)
+        if lock.refused:
+            log.info("pin login refused: %s is locked", mask(cf))
+            return Outcome(Result.LOCKED, lock)
+        account = self.store.get(cf)
+        stored = account.credential.pin_hash if account else None
+        if not self.hasher.verify(stored, pin) or account is None:
+            log.info("pin login failed for %s (%d consecutive)%s", mask(cf), lock.failed_count,
+                     ", now locked" if lock.locked_until else "")
+            return Outcome(Result.WRONG, lock)
+        self.store.record_success(cf)
+        credential = account.credential
+        if self.hasher.needs_rehash(credential.pin_hash):
+            self.store.update_hash(credential.id, credential.pin_hash, self.hasher.hash(pin))
+        if credential.expired(now):
+            log.info("pin login refused: PIN of %s expired", mask(cf))
+            return Outcome(Result.EXPIRED, Lockout(0, None), account)
+        if credential.kind is PinKind.INITIAL16:
+            return Outcome(Result.INITIAL, Lockout(0, None), account)
+        return Outcome(Result.OK, Lockout(0, None), account)
+
+    def _event(self, account: PinAccount) -> AuthEvent:
+        person, credential = account.person, account.credential
+        return AuthEvent(
+            provider=self.name,
+            subject=person.fiscal_code,
+            acr=ACR_PIN,
+            amr=("pin",),
+            auth_time=self.services.clock.now(),
+            attributes={
+                "fiscal_code": person.fiscal_code,
+                "given_name": person.given_name,
+                "family_name": person.family_name,
+                "email": person.email,
+                "mobile_phone": person.mobile_phone,
+                "residence": person.residence,
+                "italian_document": person.italian_document,
+                "pin_privilege": credential.privilege.value,
+                "pin_kind": "standard",
+            },
+        )
+
+    # -- POST /pin/new-pin -------------------------------------------------------------
+
+    async def change_post(self, request: Request) -> Response:
+        """First login: store the chosen 8-character PIN, then complete the login with it."""
+        form = await request.form()
+        tx = _field(form, "tx")
+        try:
+            self.hub.verify_csrf(request, _field(form, "csrf_token") or None)
+            await run_in_threadpool(self.hub.pending, request, tx)
+        except BrokerError as exc:
+            return self.hub.fail(request, exc, tx or None)
+        token = _field(form, "change_token")
+        change = await run_in_threadpool(load_change, self.services.ephemeral, token, tx)
+        if change is None:
+            return self.hub.fail(request, LoginExpired("pin change: unknown or foreign token",
+                                                       message=CHANGE_EXPIRED), tx)
+        problem = check_new_pin(_field(form, "new_pin"), _field(form, "new_pin_confirm"), change)
+        if problem is not None:
+            return self._change_form(request, tx, token, error=problem, status=400)
+        account = await run_in_threadpool(self._replace, change, _field(form, "new_pin"))
+        if account is None:
+            return self.hub.fail(request, LoginExpired("pin change: stale step",
+                                                       message=CHANGE_EXPIRED), tx)
+        return await self.hub.complete(request, tx, self._event(account))
+
+    def _replace(self, change: PendingChange, new_pin: str) -> PinAccount | None:
+        """Hash and store the new PIN, once; None when the step was already used or stale."""
+        if not consume_change(self.services.ephemeral, change):
+            return None
+        new_hash = self.hasher.hash(new_pin)
+        try:
+            self.store.replace_initial(change.fiscal_code, new_hash, self.services.clock.now(),
+                                       validity=self.validity, expected_id=change.credential_id)
+        except PinStateError:
+            log.warning("pin change for %s: initial PIN no longer active",
+                        mask(change.fiscal_code))
+            return None
+        log.info("pin of %s: initial PIN replaced at first login", mask(change.fiscal_code))
+        return self.store.get(change.fiscal_code)
+
+    # -- POST /pin/cancel --------------------------------------------------------------
+
+    async def cancel_post(self, request: Request) -> Response:
+        """"Return to the service": the citizen gives up; the RP gets ``access_denied``."""
+        form = await request.form()
+        tx = _field(form, "tx")
+        try:
+            self.hub.verify_csrf(request, _field(form, "csrf_token") or None)
+            return await run_in_threadpool(self.hub.cancel, request, tx)
+        except BrokerError as exc:
+            return self.hub.fail(request, exc, tx or None)
+
+
+def create_pin_provider(config: PinConfig, services: ProviderServices) -> PinProvider:
+    """Registry factory: the store on the broker database, the hasher, the demo users."""
+    from providers.pin.demo import seed_demo_users
+
+    store = PinStore(services.db, max_failures=config.max_failures,
+                     lockout_seconds=config.lockout_seconds)
+    hasher = PinHasher.from_config(config)
+    if config.demo_users:
+        created = seed_demo_users(store, services.clock, hasher,
+                                  timedelta(days=config.validity_days))
+        if created:
+            log.info("pin: %d demo users created", len(created))
+    return PinProvider(config, services, store, hasher)

@@ -1,0 +1,349 @@
+"""The PIN credential store: people, their PIN credentials, and the lockout counters, in SQL.
+
+Three tables, so the PIN lifecycle (issue 6) grows into them without a migration of meaning:
+
+* ``pin_person``: who holds a PIN, with the data the login hands to the mapping
+  (names, contacts, residence, Italian document). One row per codice fiscale.
+* ``pin_credential``: every PIN ever issued, never deleted (history). At most one
+  ``active`` web-login credential (``initial16`` or ``standard8``) per codice fiscale, and
+  at most one active ``telephone`` PIN, enforced by a partial unique index. Replacing a
+  PIN marks the old row ``replaced`` and inserts a new one in the same transaction.
+  ``practice_number`` ties a credential to the request that produced it.
+* ``pin_attempts``: consecutive failures and the lock, keyed by the codice fiscale as
+  typed, *whether or not a credential exists*, so an unknown codice fiscale locks exactly
+  like a real one and the lockout does not reveal who holds a PIN.
+
+Only argon2id hashes are stored, never a PIN. Times are UTC ISO 8601 text. Every method
+is synchronous (SQLite); web code calls them from the thread pool.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from broker.model import Privilege
+from broker.store.base import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pin_person (
+  fiscal_code TEXT PRIMARY KEY,
+  given_name TEXT,
+  family_name TEXT,
+  email TEXT,
+  mobile_phone TEXT,
+  pec TEXT,
+  residence TEXT CHECK (residence IN ('italy', 'abroad')),
+  italian_document INTEGER NOT NULL DEFAULT 0 CHECK (italian_document IN (0, 1)),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pin_credential (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  fiscal_code TEXT NOT NULL REFERENCES pin_person(fiscal_code),
+  kind TEXT NOT NULL CHECK (kind IN ('initial16', 'standard8', 'telephone')),
+  channel TEXT NOT NULL GENERATED ALWAYS AS
+    (CASE kind WHEN 'telephone' THEN 'telephone' ELSE 'web' END) VIRTUAL,
+  privilege TEXT NOT NULL CHECK (privilege IN ('ordinario', 'dispositivo')),
+  pin_hash TEXT NOT NULL CHECK (pin_hash LIKE '$argon2id$%'),
+  status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'replaced', 'revoked')),
+  practice_number TEXT,
+  issued_at TEXT NOT NULL,
+  changed_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  ended_at TEXT,
+  end_reason TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS pin_credential_one_active
+  ON pin_credential(fiscal_code, channel) WHERE status = 'active';
+CREATE INDEX IF NOT EXISTS pin_credential_practice ON pin_credential(practice_number);
+CREATE TABLE IF NOT EXISTS pin_attempts (
+  fiscal_code TEXT PRIMARY KEY,
+  failed_count INTEGER NOT NULL DEFAULT 0,
+  locked_until TEXT,
+  updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class PinKind(StrEnum):
+    """The shape of a PIN: the 16-character initial one, the 8-character one, a phone one."""
+
+    INITIAL16 = "initial16"
+    STANDARD8 = "standard8"
+    TELEPHONE = "telephone"
+
+
+class PinStatus(StrEnum):
+    """``pending``: issued, not yet activated (issue 6); only ``active`` logs in."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    REPLACED = "replaced"
+    REVOKED = "revoked"
+
+
+class PinStateError(Exception):
+    """The credential is not in the state the operation needs (a race or a stale page)."""
+
+
+@dataclass(frozen=True)
+class PinPerson:
+    """A PIN holder as the institute knows them; what the login reports as attributes."""
+
+    fiscal_code: str
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    mobile_phone: str | None = None
+    pec: str | None = None
+    residence: Literal["italy", "abroad"] | None = None
+    italian_document: bool = False
+
+
+@dataclass(frozen=True)
+class PinCredential:
+    """One issued PIN (its hash only)."""
+
+    id: int
+    fiscal_code: str
+    kind: PinKind
+    privilege: Privilege
+    pin_hash: str
+    status: PinStatus
+    practice_number: str | None
+    issued_at: datetime
+    changed_at: datetime
+    expires_at: datetime
+
+    def expired(self, now: datetime) -> bool:
+        """Six months have passed (``expires_at <= now``): refused even with the right PIN."""
+        return self.expires_at <= now
+
+
+@dataclass(frozen=True)
+class PinAccount:
+    """A person with their active web-login credential: what ``PinStore.get`` returns."""
+
+    person: PinPerson
+    credential: PinCredential
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """The failure counter of one codice fiscale after an attempt was counted (or refused).
+
+    ``refused`` means the login was already locked: the attempt was not counted and the
+    PIN must not be checked. ``locked_until`` is set once ``failed_count`` reached the limit.
+    """
+
+    failed_count: int
+    locked_until: datetime | None
+    refused: bool = False
+
+    def locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and now < self.locked_until
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: the clock must give aware UTC times")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class PinStore:
+    """Repository of PIN holders, credentials and lockout counters on a ``Database``."""
+
+    def __init__(self, db: Database, *, max_failures: int = 10, lockout_seconds: int = 300):
+        self.db = db
+        self.max_failures = max_failures
+        self.lockout = timedelta(seconds=lockout_seconds)
+        db.execute_script(SCHEMA)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def get(self, fiscal_code: str) -> PinAccount | None:
+        """The person and their active web-login PIN, or None (unknown, revoked, pending)."""
+        rows = list(self.db.query(
+            "SELECT p.*, c.id, c.kind, c.privilege, c.pin_hash, c.status, c.practice_number,"
+            " c.issued_at, c.changed_at, c.expires_at"
+            " FROM pin_person p JOIN pin_credential c ON c.fiscal_code = p.fiscal_code"
+            " WHERE p.fiscal_code = ? AND c.channel = 'web' AND c.status = 'active'",
+            (fiscal_code,)))
+        if not rows:
+            return None
+        row = rows[0]
+        return PinAccount(_person(row), _credential(row))
+
+    def get_person(self, fiscal_code: str) -> PinPerson | None:
+        rows = list(self.db.query("SELECT * FROM pin_person WHERE fiscal_code = ?",
+                                  (fiscal_code,)))
+        return _person(rows[0]) if rows else None
+
+    def history(self, fiscal_code: str) -> list[PinCredential]:
+        """Every credential ever issued to this person, oldest first."""
+        return [_credential(r) for r in self.db.query(
+            "SELECT * FROM pin_credential WHERE fiscal_code = ? ORDER BY id", (fiscal_code,))]
+
+    def attempts(self, fiscal_code: str) -> Lockout:
+        """The current counter, without counting anything."""
+        rows = list(self.db.query(
+            "SELECT failed_count, locked_until FROM pin_attempts WHERE fiscal_code = ?",
+            (fiscal_code,)))
+        if not rows:
+            return Lockout(0, None)
+        return Lockout(rows[0]["failed_count"], _dt(rows[0]["locked_until"]))
+
+    # -- writing ---------------------------------------------------------------------
+
+    def upsert_person(self, person: PinPerson, now: datetime) -> None:
+        """Create or update the person's data (names, contacts, residence)."""
+        with self.db.transaction() as c:
+            _upsert_person(c, person, now)
+
+    def create(self, person: PinPerson, *, pin_hash: str, kind: PinKind, privilege: Privilege,
+               now: datetime, validity: timedelta, practice_number: str | None = None,
+               status: PinStatus = PinStatus.ACTIVE) -> PinCredential:
+        """Issue a credential: store the person, end any active one of the same channel.
+
+        One transaction: the old PIN stops working exactly when the new one starts.
+        """
+        channel = "telephone" if kind is PinKind.TELEPHONE else "web"
+        with self.db.transaction() as c:
+            _upsert_person(c, person, now)
+            c.execute("UPDATE pin_credential SET status = 'replaced', ended_at = ?,"
+                      " end_reason = 'reissued' WHERE fiscal_code = ? AND channel = ?"
+                      " AND status IN ('active', 'pending')",
+                      (_ts(now), person.fiscal_code, channel))
+            return _insert_credential(c, person.fiscal_code, kind, privilege, pin_hash, status,
+                                      practice_number, now, now + validity)
+
+    def record_failure(self, fiscal_code: str, now: datetime) -> Lockout:
+        """Count one attempt against ``fiscal_code``, atomically; lock at the limit.
+
+        The login calls this *before* checking the PIN and ``record_success`` when it was
+        right: an attempt is a failure until proven otherwise, so parallel guesses cannot
+        exceed the limit. If the lock is in force, nothing is counted and ``refused`` is
+        True. A lock that has run out starts a fresh count. Works the same for a
+        codice fiscale that holds no PIN.
+        """
+        with self.db.transaction() as c:
+            row = c.execute("SELECT failed_count, locked_until FROM pin_attempts"
+                            " WHERE fiscal_code = ?", (fiscal_code,)).fetchone()
+            count, until = (row[0], _dt(row[1])) if row else (0, None)
+            if until is not None and now < until:
+                return Lockout(count, until, refused=True)
+            if until is not None:  # the lock ran out: ten more tries
+                count, until = 0, None
+            count += 1
+            if count >= self.max_failures:
+                until = now + self.lockout
+            c.execute("INSERT INTO pin_attempts(fiscal_code, failed_count, locked_until,"
+                      " updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(fiscal_code) DO UPDATE SET"
+                      " failed_count = excluded.failed_count,"
+                      " locked_until = excluded.locked_until, updated_at = excluded.updated_at",
+                      (fiscal_code, count, _ts(until) if until else None, _ts(now)))
+            return Lockout(count, until)
+
+    def record_success(self, fiscal_code: str) -> None:
+        """The right PIN was given: the consecutive-failure count starts again from zero."""
+        with self.db.transaction() as c:
+            c.execute("DELETE FROM pin_attempts WHERE fiscal_code = ?", (fiscal_code,))
+
+    def replace_initial(self, fiscal_code: str, new_hash: str, now: datetime, *,
+                        validity: timedelta, expected_id: int | None = None) -> PinCredential:
+        """First login: the active 16-character initial PIN becomes an 8-character one.
+
+        The new PIN keeps the privilege and practice number and is valid ``validity`` from
+        ``now``. ``expected_id`` is the credential the citizen proved: if it is no longer
+        the active initial PIN (a second tab, a revocation), ``PinStateError``.
+        """
+        with self.db.transaction() as c:
+            row = c.execute("SELECT * FROM pin_credential WHERE fiscal_code = ?"
+                            " AND channel = 'web' AND status = 'active'",
+                            (fiscal_code,)).fetchone()
+            if row is None or row["kind"] != PinKind.INITIAL16 or (
+                    expected_id is not None and row["id"] != expected_id):
+                raise PinStateError("no active initial PIN to replace")
+            c.execute("UPDATE pin_credential SET status = 'replaced', ended_at = ?,"
+                      " end_reason = 'first_login' WHERE id = ?", (_ts(now), row["id"]))
+            return _insert_credential(c, fiscal_code, PinKind.STANDARD8,
+                                      Privilege(row["privilege"]), new_hash, PinStatus.ACTIVE,
+                                      row["practice_number"], now, now + validity)
+
+    def update_hash(self, credential_id: int, expected_hash: str, new_hash: str) -> bool:
+        """Re-hash with new argon2 parameters after a successful login; False if it changed."""
+        with self.db.transaction() as c:
+            cur = c.execute("UPDATE pin_credential SET pin_hash = ? WHERE id = ?"
+                            " AND pin_hash = ? AND status = 'active'",
+                            (new_hash, credential_id, expected_hash))
+            return cur.rowcount == 1
+
+    def set_privilege(self, fiscal_code: str, privilege: Privilege, now: datetime) -> None:
+        """Conversion ordinario -> dispositivo (or back) of the active web PIN."""
+        with self.db.transaction() as c:
+            cur = c.execute("UPDATE pin_credential SET privilege = ?, changed_at = ?"
+                            " WHERE fiscal_code = ? AND channel = 'web' AND status = 'active'",
+                            (privilege.value, _ts(now), fiscal_code))
+            if cur.rowcount != 1:
+                raise PinStateError("no active PIN")
+
+    def revoke(self, fiscal_code: str, now: datetime, reason: str,
+               kind: Literal["web", "telephone"] = "web") -> bool:
+        """End the active (or pending) PIN of that channel; False when there was none."""
+        with self.db.transaction() as c:
+            cur = c.execute("UPDATE pin_credential SET status = 'revoked', ended_at = ?,"
+                            " end_reason = ? WHERE fiscal_code = ? AND channel = ?"
+                            " AND status IN ('active', 'pending')",
+                            (_ts(now), reason, fiscal_code, kind))
+            return cur.rowcount > 0
+
+
+def _upsert_person(c: sqlite3.Connection, p: PinPerson, now: datetime) -> None:
+    c.execute(
+        "INSERT INTO pin_person(fiscal_code, given_name, family_name, email, mobile_phone, pec,"
+        " residence, italian_document, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(fiscal_code) DO UPDATE SET"
+        " given_name = excluded.given_name, family_name = excluded.family_name,"
+        " email = excluded.email, mobile_phone = excluded.mobile_phone, pec = excluded.pec,"
+        " residence = excluded.residence, italian_document = excluded.italian_document,"
+        " updated_at = excluded.updated_at",
+        (p.fiscal_code, p.given_name, p.family_name, p.email, p.mobile_phone, p.pec,
+         p.residence, int(p.italian_document), _ts(now), _ts(now)))
+
+
+def _insert_credential(c: sqlite3.Connection, fiscal_code: str, kind: PinKind,
+                       privilege: Privilege, pin_hash: str, status: PinStatus,
+                       practice_number: str | None, now: datetime,
+                       expires_at: datetime) -> PinCredential:
+    cur = c.execute(
+        "INSERT INTO pin_credential(fiscal_code, kind, privilege, pin_hash, status,"
+        " practice_number, issued_at, changed_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (fiscal_code, kind.value, privilege.value, pin_hash, status.value, practice_number,
+         _ts(now), _ts(now), _ts(expires_at)))
+    return PinCredential(int(cur.lastrowid or 0), fiscal_code, kind, privilege, pin_hash, status,
+                         practice_number, now, now, expires_at)
+
+
+def _person(row: sqlite3.Row) -> PinPerson:
+    return PinPerson(
+        fiscal_code=row["fiscal_code"], given_name=row["given_name"],
+        family_name=row["family_name"], email=row["email"], mobile_phone=row["mobile_phone"],
+        pec=row["pec"], residence=row["residence"], italian_document=bool(row["italian_document"]))
+
+
+def _credential(row: sqlite3.Row) -> PinCredential:
+    return PinCredential(
+        id=row["id"], fiscal_code=row["fiscal_code"], kind=PinKind(row["kind"]),
+        privilege=Privilege(row["privilege"]), pin_hash=row["pin_hash"],
+        status=PinStatus(row["status"]), practice_number=row["practice_number"],
+        issued_at=_dt(row["issued_at"]) or datetime.min.replace(tzinfo=UTC),
+        changed_at=_dt(row["changed_at"]) or datetime.min.replace(tzinfo=UTC),
+        expires_at=_dt(row["expires_at"]) or datetime.min.replace(tzinfo=UTC))
