@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from broker.errors import ConfigError, PolicyError
+from broker.logs import setup_logging
 from broker.paths import project_dir
 
 
@@ -80,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        setup_logging(logging.INFO)
     if getattr(args, "config", "unset") is None:
         args.config = _default_config()
     try:
