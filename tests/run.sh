@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(libxmlsec1-dev libxmlsec1-openssl xmlsec1 pkg-config)
+DEBS=(libxmlsec1-dev libxmlsec1-openssl xmlsec1 pkg-config chromium)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -1,0 +1,71 @@
+"""The login page in a real headless Chromium: what a citizen sees and does.
+
+A newcomer's loop: the demo RP sends the browser to the broker, the citizen picks PIN
+on the one login page, signs in with the keyboard, and lands back on the RP with the
+claims. Also: the English switch, labels on every field, and the readable refusal for a
+resident in Italy.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+def test_pin_login_through_the_demo_rp_with_the_keyboard(broker, browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{broker.url}/demo-rp/")
+    page.get_by_role("link", name="Accedi (profilo ordinario)").click()
+    # The one login page, in Italian by default, names the RP and lists PIN.
+    assert page.locator("html").get_attribute("lang") == "it"
+    assert "Accedi ai servizi" in page.content()
+    page.get_by_role("link", name="PIN").first.click()
+    # Every field has a label: the page is usable with a screen reader.
+    page.get_by_label("Codice fiscale").fill("BNCLRA85M41Z404W")
+    page.get_by_label("PIN").fill("Abroad01")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{broker.url}/demo-rp/callback*")
+    text = page.content()
+    assert "BNCLRA85M41Z404W" in text
+    assert "dispositivo" in text
+    page.close()
+
+
+def test_english_switch_and_refusal_for_resident_in_italy(broker, browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{broker.url}/demo-rp/")
+    page.get_by_role("link", name="Accedi (profilo ordinario)").click()
+    page.get_by_role("link", name="English").click()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "Sign in to the services" in page.content()
+    page.get_by_role("link", name="PIN").first.click()
+    page.get_by_label("Codice fiscale").fill("RSSMRA80A01H501U")
+    page.get_by_label("PIN").fill("Italia01")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    alert = page.get_by_role("alert").inner_text()
+    # The refusal names the ways in that this citizen can use, in the chosen language.
+    assert "SPID" in alert and "CIE" in alert
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "/demo-rp/callback" not in page.url
+    page.close()
