@@ -1,0 +1,356 @@
+"""The condition language of policy rules: compiled from YAML, evaluated with reasons.
+
+A ``when`` block is a mapping; every entry must hold (AND). An entry is either a
+combinator (``all: [..]``, ``any: [..]``, ``not: {..}``) or a *field* with a test::
+
+    when:
+      provider: pin                        # equals
+      level: [2, 3]                        # one of
+      event.pin_kind: {ne: telephone}      # operator form
+      now: {on_or_after: 2021-10-01}       # dates (now is read in Europe/Rome)
+      not: {identity.residence: abroad, identity.italian_document: false}
+
+Fields name one value of the input (see ``FIELDS``); ``facts.<a>.<b>`` reaches into
+directory facts, which is how later rules (intermediaries, comuni, operators,
+delegations) plug in without a new language. Every evaluation returns an ``Outcome``
+that says what was compared with what, so ``explain`` and the audit trail can show why a
+rule fired or not. A missing value never satisfies a test (except ``exists: false``),
+so a rule cannot fire by accident on absent data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from broker.fiscal_code import looks_like_person, mask
+from broker.model import Identity
+from broker.yamlfile import YamlDoc
+
+ROME = ZoneInfo("Europe/Rome")
+
+# Top-level fields and what they are; ``event.*``, ``identity.*``, ``client.*`` and
+# ``facts.*`` take a sub-path.
+FIELDS: dict[str, str] = {
+    "provider": "the provider that authenticated (pin, spid, cie, cns)",
+    "acr": "the authentication context class reference of the event",
+    "level": "SPID/CIE level 1, 2 or 3 read from the acr (missing for pin and cns)",
+    "idp": "the identity provider entity id (SPID, CIE)",
+    "amr": "the authentication methods (a list)",
+    "auth_time": "when the person authenticated",
+    "now": "the current time from the injected clock",
+}
+PREFIXES: dict[str, str] = {
+    "event": "a raw attribute of the event, e.g. event.pin_privilege",
+    "identity": "a field of the mapped identity, e.g. identity.residence, identity.extra.spidCode",
+    "client": "the relying party: client.id, client.name, client.tags, client.required_privilege",
+    "facts": "a directory fact, e.g. facts.operator.comune",
+}
+CLIENT_FIELDS = ("id", "client_id", "name", "tags", "required_privilege")
+IDENTITY_FIELDS = tuple(Identity.model_fields)
+
+COMBINATORS = ("all", "any", "not")
+OPERATORS: dict[str, str] = {
+    "eq": "=", "ne": "≠", "in": "in", "not_in": "not in", "contains": "contains",
+    "exists": "exists", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤",
+    "before": "before", "after": "after", "on_or_before": "on or before",
+    "on_or_after": "on or after",
+}
+_DATE_OPS = ("before", "after", "on_or_before", "on_or_after")
+_NUM_OPS = ("gt", "gte", "lt", "lte")
+
+Missing = object()
+
+
+class Cond:
+    """A compiled condition."""
+
+    line: int
+
+
+@dataclass(frozen=True)
+class Leaf(Cond):
+    path: str
+    op: str
+    expected: Any
+    line: int
+
+
+@dataclass(frozen=True)
+class All(Cond):
+    items: tuple[Cond, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class AnyOf(Cond):
+    items: tuple[Cond, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Not(Cond):
+    item: Cond
+    line: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one condition and the reason, as text an admin can read."""
+
+    ok: bool
+    text: str
+    children: tuple[Outcome, ...] = ()
+
+
+# --- compiling -------------------------------------------------------------------------
+
+def compile_when(doc: YamlDoc, path: tuple[str | int, ...], raw: Any,
+                 problems: list[str]) -> Cond | None:
+    """Compile a ``when`` mapping found at ``path`` of ``doc``; append problems, None if any."""
+    before = len(problems)
+    cond = _compile_map(doc, path, raw, problems)
+    return cond if len(problems) == before else None
+
+
+def _compile_map(doc: YamlDoc, path: tuple[str | int, ...], raw: Any,
+                 problems: list[str]) -> Cond:
+    line = doc.line(path)
+    if raw is None:
+        return All((), line)
+    if not isinstance(raw, dict):
+        problems.append(doc.problem(path, "conditions must be a mapping of field: test"))
+        return All((), line)
+    items: list[Cond] = []
+    for key, value in raw.items():
+        sub = (*path, key)
+        if not isinstance(key, str):
+            problems.append(doc.problem(path, f"condition key {key!r} must be text"))
+            continue
+        if key in ("all", "any"):
+            if not isinstance(value, list) or not value:
+                problems.append(doc.problem(sub, f"'{key}' takes a non-empty list of conditions"))
+                continue
+            children = tuple(_compile_map(doc, (*sub, i), v, problems)
+                             for i, v in enumerate(value))
+            items.append((All if key == "all" else AnyOf)(children, doc.line(sub)))
+        elif key == "not":
+            items.append(Not(_compile_map(doc, sub, value, problems), doc.line(sub)))
+        else:
+            items.extend(_compile_field(doc, sub, key, value, problems))
+    return items[0] if len(items) == 1 else All(tuple(items), line)
+
+
+def check_field(name: str) -> str | None:
+    """None when ``name`` is a field the language knows, else why not."""
+    if name in FIELDS:
+        return None
+    root, dot, rest = name.partition(".")
+    if not dot or root not in PREFIXES:
+        known = ", ".join([*FIELDS, *(f"{p}.*" for p in PREFIXES)])
+        return f"unknown field {name!r} (known: {known})"
+    if not rest or any(not part for part in rest.split(".")):
+        return f"field {name!r} has an empty part"
+    if root == "identity":
+        head, _, tail = rest.partition(".")
+        if head not in IDENTITY_FIELDS:
+            return f"unknown identity field {head!r} (known: {', '.join(IDENTITY_FIELDS)})"
+        if tail and head != "extra":
+            return f"identity.{head} has no sub-fields"
+    if root == "client" and rest not in CLIENT_FIELDS:
+        return f"unknown client field {rest!r} (known: {', '.join(CLIENT_FIELDS)})"
+    if root == "event" and "." in rest:
+        return "event attributes are flat: event.<attribute name>"
+    return None
+
+
+def _compile_field(doc: YamlDoc, path: tuple[str | int, ...], name: str, value: Any,
+                   problems: list[str]) -> list[Cond]:
+    why = check_field(name)
+    if why:
+        problems.append(doc.problem(path, why))
+        return []
+    line = doc.line(path)
+    if isinstance(value, dict):
+        if not value:
+            problems.append(doc.problem(path, "empty test: give an operator such as eq or in"))
+        out: list[Cond] = []
+        for op, expected in value.items():
+            where = (*path, op)
+            if op not in OPERATORS:
+                problems.append(doc.problem(where, f"unknown operator {op!r} "
+                                            f"(known: {', '.join(OPERATORS)})"))
+                continue
+            why = _check_operand(op, expected)
+            if why:
+                problems.append(doc.problem(where, why))
+                continue
+            out.append(Leaf(name, op, _freeze(expected), doc.line(where)))
+        return out
+    if isinstance(value, list):
+        if not value:
+            problems.append(doc.problem(path, "empty list: nothing could match"))
+            return []
+        return [Leaf(name, "in", _freeze(value), line)]
+    return [Leaf(name, "eq", value, line)]
+
+
+def _check_operand(op: str, expected: Any) -> str | None:
+    if op in ("in", "not_in") and (not isinstance(expected, list) or not expected):
+        return f"'{op}' takes a non-empty list"
+    if op == "exists" and not isinstance(expected, bool):
+        return "'exists' takes true or false"
+    if op in _NUM_OPS and (isinstance(expected, bool) or not isinstance(expected, int | float)):
+        return f"'{op}' takes a number"
+    if op in _DATE_OPS and not isinstance(expected, date):
+        return f"'{op}' takes a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM:SS+01:00)"
+    if isinstance(expected, dict):
+        return f"'{op}' does not take a mapping"
+    return None
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+# --- evaluating ------------------------------------------------------------------------
+
+Resolver = Callable[[str], Any]  # returns the value or ``Missing``
+
+
+def show(value: Any) -> str:
+    """A value as explain prints it; personal codici fiscali are masked."""
+    if value is Missing or value is None:
+        return "missing"
+    if isinstance(value, str):
+        return repr(mask(value)) if looks_like_person(value) else repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if hasattr(value, "value"):  # enums
+        return repr(value.value)
+    return repr(value)
+
+
+def _as_dates(actual: Any, expected: Any) -> tuple[Any, Any] | None:
+    """Make ``actual`` and ``expected`` comparable: datetimes aware, or both plain dates."""
+    if isinstance(actual, str):
+        try:
+            actual = datetime.fromisoformat(actual)
+        except ValueError:
+            return None
+    if not isinstance(actual, date):
+        return None
+    if isinstance(expected, datetime):
+        exp = expected if expected.tzinfo else expected.replace(tzinfo=ROME)
+        if not isinstance(actual, datetime):
+            actual = datetime.combine(actual, time(0), ROME)
+        elif actual.tzinfo is None:
+            actual = actual.replace(tzinfo=ROME)
+        return actual, exp
+    if isinstance(actual, datetime):
+        actual = (actual.astimezone(ROME) if actual.tzinfo else actual).date()
+    return actual, expected
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    """Equality that does not confuse true with 1 or false with 0."""
+    if isinstance(actual, bool) != isinstance(expected, bool):
+        return False
+    return bool(actual == expected)
+
+
+def _test(op: str, actual: Any, expected: Any) -> bool:
+    if op == "exists":
+        return (actual is not Missing and actual is not None) == expected
+    if actual is Missing or actual is None:
+        return op == "eq" and expected is None
+    if op == "eq":
+        return _same(actual, expected)
+    if op == "ne":
+        return not _same(actual, expected)
+    if op == "in":
+        return any(_same(actual, e) for e in expected)
+    if op == "not_in":
+        return not any(_same(actual, e) for e in expected)
+    if op == "contains":
+        return isinstance(actual, list | tuple | str | set | frozenset) and expected in actual
+    if op in _NUM_OPS:
+        if isinstance(actual, bool) or not isinstance(actual, int | float):
+            return False
+        return {"gt": actual > expected, "gte": actual >= expected,
+                "lt": actual < expected, "lte": actual <= expected}[op]
+    pair = _as_dates(actual, expected)
+    if pair is None:
+        return False
+    a, e = pair
+    return {"before": a < e, "after": a > e, "on_or_before": a <= e, "on_or_after": a >= e}[op]
+
+
+def _leaf_text(leaf: Leaf) -> str:
+    if leaf.op == "exists":
+        return f"{leaf.path} {'exists' if leaf.expected else 'is missing'}"
+    return f"{leaf.path} {OPERATORS[leaf.op]} {show(leaf.expected)}"
+
+
+def evaluate(cond: Cond, resolve: Resolver) -> Outcome:
+    """Evaluate every part of ``cond`` (no short cut: explain shows them all)."""
+    if isinstance(cond, Leaf):
+        actual = resolve(cond.path)
+        ok = _test(cond.op, actual, cond.expected)
+        mark = "✓" if ok else "✗"
+        return Outcome(ok, f"{_leaf_text(cond)} {mark} (is {show(actual)})")
+    if isinstance(cond, Not):
+        inner = evaluate(cond.item, resolve)
+        return Outcome(not inner.ok, f"not ({inner.text}) {'✓' if not inner.ok else '✗'}",
+                       (inner,))
+    assert isinstance(cond, All | AnyOf)
+    children = tuple(evaluate(c, resolve) for c in cond.items)
+    if isinstance(cond, All):
+        ok = all(c.ok for c in children)
+        text = "; ".join(c.text for c in children) if children else "always"
+        return Outcome(ok, text, children)
+    ok = any(c.ok for c in children)
+    text = "any of (" + " | ".join(c.text for c in children) + f") {'✓' if ok else '✗'}"
+    return Outcome(ok, text, children)
+
+
+def partial(cond: Cond, known: dict[str, Any]) -> bool | None:
+    """Three-valued evaluation knowing only some fields: True, False or None (cannot tell).
+
+    Used to ask "could this rule ever fire for provider X" without a person at hand.
+    """
+    if isinstance(cond, Leaf):
+        if cond.path not in known:
+            return None
+        return _test(cond.op, known[cond.path], cond.expected)
+    if isinstance(cond, Not):
+        inner = partial(cond.item, known)
+        return None if inner is None else not inner
+    assert isinstance(cond, All | AnyOf)
+    values = [partial(c, known) for c in cond.items]
+    if isinstance(cond, All):
+        if any(v is False for v in values):
+            return False
+        return True if all(v is True for v in values) else None
+    if any(v is True for v in values):
+        return True
+    return False if all(v is False for v in values) else None
+
+
+def leaves(cond: Cond) -> Sequence[Leaf]:
+    """Every field test in ``cond`` (for tooling: which fields a policy reads)."""
+    if isinstance(cond, Leaf):
+        return [cond]
+    if isinstance(cond, Not):
+        return leaves(cond.item)
+    assert isinstance(cond, All | AnyOf)
+    return [leaf for c in cond.items for leaf in leaves(c)]

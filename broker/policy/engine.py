@@ -1,0 +1,195 @@
+"""The policy engine: deny by default, deny overrides allow, every rule traced.
+
+``PolicyEngine.decide`` evaluates every rule against a ``PolicyInput``:
+- if any ``deny`` rule fires, the decision is a deny with the first such rule's reason
+  and message (files by name, rules in file order);
+- else if any ``allow`` rule fires, the decision allows with the highest privilege
+  granted (ties: the first rule), and its acr (the rule's, or the event's);
+- else it is a deny (``no_rule_allows``).
+The trace lists every rule, fired or not, with the reason. Pure: no I/O but ``load``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from broker.errors import AccessDenied, PolicyError
+from broker.model import Decision, Privilege, RuleTrace
+from broker.policy.conditions import Missing, Outcome, evaluate, partial
+from broker.policy.inputs import PolicyInput, level_of
+from broker.policy.loader import CompiledRule, load_rules
+
+DEFAULT_DENY_REASON = "no_rule_allows"
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: CompiledRule
+    outcome: Outcome
+
+    @property
+    def fired(self) -> bool:
+        return self.outcome.ok
+
+    def trace(self) -> RuleTrace:
+        return RuleTrace(rule=self.rule.id, source=self.rule.source, fired=self.fired,
+                         effect=self.rule.effect, why=self.outcome.text)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every rule's outcome and the decision; ``explain`` prints this."""
+
+    results: tuple[RuleResult, ...]
+    decision: Decision
+
+
+def resolver(inp: PolicyInput) -> Any:
+    """The function that gives a condition field's value for this input (``Missing`` if none)."""
+    event, identity, client = inp.event, inp.identity, inp.client
+    top = {
+        "provider": event.provider, "acr": event.acr, "level": level_of(event.acr),
+        "idp": event.idp, "amr": event.amr, "auth_time": event.auth_time, "now": inp.now,
+    }
+
+    def get(path: str) -> Any:
+        if path in top:
+            value = top[path]
+            return Missing if value is None else value
+        root, _, rest = path.partition(".")
+        if root == "event":
+            return event.attributes.get(rest, Missing)
+        if root == "identity":
+            head, _, tail = rest.partition(".")
+            if head == "extra":
+                return _dig(identity.extra, tail) if tail else identity.extra
+            value = getattr(identity, head, None)
+            return Missing if value is None else value
+        if root == "client":
+            name = "client_id" if rest == "id" else rest
+            value = getattr(client, name, None)
+            return Missing if value is None else value
+        if root == "facts":
+            return _dig(inp.facts, rest)
+        return Missing
+
+    return get
+
+
+def _dig(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return Missing
+    return Missing if data is None else data
+
+
+class PolicyEngine:
+    """A loaded, validated set of rules. Immutable: reload builds a new engine."""
+
+    def __init__(self, rules: list[CompiledRule] | tuple[CompiledRule, ...], source: str = ""):
+        self._rules = tuple(rules)
+        self.source = source
+
+    @classmethod
+    def load(cls, directory: Path) -> PolicyEngine:
+        """Load every policy file in ``directory``; ``PolicyError`` lists every problem."""
+        rules, problems = load_rules(Path(directory))
+        if problems:
+            raise PolicyError(problems)
+        return cls(rules, str(directory))
+
+    @property
+    def rules(self) -> tuple[CompiledRule, ...]:
+        return self._rules
+
+    def evaluate(self, inp: PolicyInput) -> Evaluation:
+        get = resolver(inp)
+        results = tuple(RuleResult(rule, evaluate(rule.when, get)) for rule in self._rules)
+        return Evaluation(results, self._combine(inp, results))
+
+    def decide(self, inp: PolicyInput) -> Decision:
+        """The decision for ``inp``, with the trace of every rule."""
+        return self.evaluate(inp).decision
+
+    def _combine(self, inp: PolicyInput, results: tuple[RuleResult, ...]) -> Decision:
+        trace = tuple(r.trace() for r in results)
+        denies = [r.rule for r in results if r.fired and r.rule.deny is not None]
+        if denies:
+            deny = denies[0].deny
+            assert deny is not None
+            return Decision(allow=False, reason=deny.reason, message_it=deny.message.it,
+                            message_en=deny.message.en, trace=trace)
+        allows = [r.rule for r in results if r.fired and r.rule.allow is not None]
+        if not allows:
+            return Decision(allow=False, reason=DEFAULT_DENY_REASON,
+                            message_it=AccessDenied.message.it,
+                            message_en=AccessDenied.message.en, trace=trace)
+        best = max(allows, key=lambda r: (r.allow.privilege.rank if r.allow else 0,
+                                          -allows.index(r)))
+        assert best.allow is not None
+        return Decision(allow=True, reason=best.id, privilege=best.allow.privilege,
+                        acr=best.allow.acr or inp.event.acr, trace=trace)
+
+    def provider_can_satisfy(self, provider: str, required_privilege: Privilege | None) -> bool:
+        """Could a login with ``provider`` ever be allowed with ``required_privilege``?
+
+        True when some allow rule giving enough privilege might fire for this provider and
+        no deny rule certainly fires for every login with it. The login page lists only
+        such providers.
+        """
+        if isinstance(required_privilege, str):
+            required_privilege = Privilege(required_privilege)
+        known = {"provider": provider}
+        for rule in self._rules:
+            if rule.deny is not None and partial(rule.when, known) is True:
+                return False
+        return any(
+            rule.allow is not None
+            and rule.allow.privilege.satisfies(required_privilege)
+            and partial(rule.when, known) is not False
+            for rule in self._rules
+        )
+
+
+class PolicyHolder:
+    """The engine in use. ``reload`` swaps it only for a good one; readers never see half a load."""
+
+    def __init__(self, directory: Path, engine: PolicyEngine | None = None):
+        """Load ``directory`` now (``PolicyError`` if broken: the broker must not start)."""
+        self._directory = Path(directory)
+        self._lock = threading.Lock()
+        self._engine = engine if engine is not None else PolicyEngine.load(self._directory)
+        self._problems: list[str] = []
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    @property
+    def engine(self) -> PolicyEngine:
+        return self._engine  # one attribute read: atomic, always a complete engine
+
+    @property
+    def problems(self) -> list[str]:
+        """What was wrong with the last reload ([] when it succeeded)."""
+        return list(self._problems)
+
+    def reload(self) -> list[str]:
+        """Load the folder again; on problems keep the current engine and return them."""
+        with self._lock:
+            try:
+                engine = PolicyEngine.load(self._directory)
+            except PolicyError as exc:
+                self._problems = list(exc.problems)
+                return list(exc.problems)
+            except OSError as exc:
+                self._problems = [f"{self._directory}: {exc}"]
+                return list(self._problems)
+            self._engine = engine
+            self._problems = []
+            return []
