@@ -104,6 +104,7 @@ class Outcome:
     ok: bool
     text: str
     children: tuple[Outcome, ...] = ()
+    kind: str = "leaf"  # leaf, all, any, not
 
 
 # --- compiling -------------------------------------------------------------------------
@@ -311,16 +312,16 @@ def evaluate(cond: Cond, resolve: Resolver) -> Outcome:
     if isinstance(cond, Not):
         inner = evaluate(cond.item, resolve)
         return Outcome(not inner.ok, f"not ({inner.text}) {'✓' if not inner.ok else '✗'}",
-                       (inner,))
+                       (inner,), "not")
     assert isinstance(cond, All | AnyOf)
     children = tuple(evaluate(c, resolve) for c in cond.items)
     if isinstance(cond, All):
         ok = all(c.ok for c in children)
         text = "; ".join(c.text for c in children) if children else "always"
-        return Outcome(ok, text, children)
+        return Outcome(ok, text, children, "all")
     ok = any(c.ok for c in children)
     text = "any of (" + " | ".join(c.text for c in children) + f") {'✓' if ok else '✗'}"
-    return Outcome(ok, text, children)
+    return Outcome(ok, text, children, "any")
 
 
 def partial(cond: Cond, known: dict[str, Any]) -> bool | None:
