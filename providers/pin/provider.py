@@ -167,6 +167,9 @@ class PinProvider:
             "change_action": f"{root}/{self.name}/new-pin",
             "cancel_action": f"{root}/{self.name}/cancel",
             "retry_url": f"{root}/{self.name}/login?tx={quote(tx, safe='')}",
+            # Where the language switch should lead (the layout adds ``lang``): pages shown
+            # after a POST have no GET URL of their own, the PIN form is the nearest one.
+            "lang_url": f"{root}/{self.name}/login?tx={quote(tx, safe='')}",
             "chooser_url": f"{root}/login?tx={quote(tx, safe='')}",
         }
 

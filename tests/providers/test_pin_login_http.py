@@ -208,3 +208,6 @@ def test_choose_another_method_links_back_to_the_chooser(broker) -> None:
     assert chooser.status_code == 200 and "/login/start/pin" in chooser.text
     again = b.client.get(f"/pin/login?tx={b.tx}")
     assert again.status_code == 200 and 'name="fiscal_code"' in again.text
+    english = b.client.get(f"/pin/login?tx={b.tx}&lang=en")
+    assert english.status_code == 200 and "Sign in with the PIN" in english.text
+    assert '<html lang="en">' in english.text
