@@ -1,0 +1,318 @@
+"""``OidcFront``: the routes of the OpenID Connect provider and the two seam methods.
+
+``/authorize`` validates the request, then either answers at once from the browser's
+session (single sign-on), answers ``login_required`` (``prompt=none``), or hands the
+``AuthRequest`` to the login hub. The hub calls ``finish`` when a login settles it.
+The token-side endpoints (token, introspection, revocation) are Authlib's, through
+``broker.oidc.server``. Every route that does I/O runs in the thread pool.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict
+
+from broker.context import BrokerContext
+from broker.errors import LoginExpired
+from broker.flow import unmet
+from broker.model import ACR_RANK, AuthRequest, BrokerSession, ClientInfo
+from broker.oidc import authorize as authz
+from broker.oidc.claims import SCOPE_CLAIMS, SUPPORTED_CLAIMS, UserSnapshot, released_claims
+from broker.oidc.clients import KNOWN_SCOPES, Client, load_clients
+from broker.oidc.keys import KeyStore
+from broker.oidc.logout import LogoutRoutes
+from broker.oidc.server import HttpInput, VarcoAuthorizationServer
+from broker.oidc.tokens import CodeRecord, Grant, TokenStore
+
+NS_CONSENT = "oidc:consent"
+NS_SID = "oidc:sid"
+CONSENT_TTL = 600
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class PendingConsent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auth: AuthRequest
+    sid: str  # public sid of the session that must still be there on approval
+
+
+class OidcFront:
+    """Implements ``broker.flow.AuthorizationFront``; ``router`` holds every endpoint."""
+
+    def __init__(self, ctx: BrokerContext):
+        self.ctx = ctx
+        self.issuer = ctx.issuer
+        self.keys = KeyStore.load_or_create(ctx.settings.data_dir / "keys",
+                                            now=ctx.clock.now().timestamp())
+        self.registry = load_clients(ctx.settings.clients, ctx.issuer)
+        tok = ctx.settings.tokens
+        self.tokens = TokenStore(ctx.ephemeral, ctx.clock, tok, ctx.settings.session.lifetime)
+        self.server = VarcoAuthorizationServer(
+            issuer=self.issuer, registry=self.registry, tokens=self.tokens, keys=self.keys,
+            secret_key=ctx.secret_key, ephemeral=ctx.ephemeral,
+            id_token_lifetime=tok.id_token_lifetime, clock_skew=tok.clock_skew,
+            audit=ctx.audit.record)
+        self.discovery_document = self._discovery()
+        self.logout = LogoutRoutes(self)
+        r = self.router = APIRouter()
+        r.add_api_route("/.well-known/openid-configuration", self.discovery, methods=["GET"])
+        r.add_api_route("/jwks", self.jwks, methods=["GET"])
+        r.add_api_route("/.well-known/jwks.json", self.jwks, methods=["GET"])
+        r.add_api_route("/authorize", self.authorize, methods=["GET", "POST"])
+        r.add_api_route("/authorize/consent", self.consent, methods=["POST"])
+        r.add_api_route("/token", self.token, methods=["POST"])
+        r.add_api_route("/userinfo", self.userinfo, methods=["GET", "POST"])
+        r.add_api_route("/introspect", self.introspect, methods=["POST"])
+        r.add_api_route("/revoke", self.revoke, methods=["POST"])
+        self.logout.mount(r)
+
+    # --- the seam -------------------------------------------------------------------
+    def client_info(self, client_id: str) -> ClientInfo | None:
+        client = self.registry.get(client_id)
+        return client.info if client else None
+
+    def finish(self, request: Request, auth: AuthRequest, session: BrokerSession) -> Response:
+        lacking = unmet(session, auth, self.ctx.clock.now(), fresh=True)
+        if lacking is not None:  # never answer with less than was asked
+            return self.ctx.login.start(request, auth, lacking)
+        client = self._client(auth)
+        if "consent" in auth.prompt:
+            return self._consent_page(request, auth, session, client)
+        return self._issue_code(auth, session, client)
+
+    def deny(self, request: Request, auth: AuthRequest, error: str,
+             description: str | None = None) -> Response:
+        self.ctx.audit.record("oidc.denied", client_id=auth.client_id, error=error)
+        params = {"error": error}
+        if description:
+            params["error_description"] = description
+        return self._to_client(auth.redirect_uri, params, auth.state)
+
+    # --- discovery and keys ---------------------------------------------------------
+    def _discovery(self) -> dict[str, Any]:
+        i = self.issuer
+        return {
+            "issuer": i,
+            "authorization_endpoint": f"{i}/authorize",
+            "token_endpoint": f"{i}/token",
+            "userinfo_endpoint": f"{i}/userinfo",
+            "jwks_uri": f"{i}/jwks",
+            "end_session_endpoint": f"{i}/logout",
+            "introspection_endpoint": f"{i}/introspect",
+            "revocation_endpoint": f"{i}/revoke",
+            "scopes_supported": sorted(KNOWN_SCOPES),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256"],
+            "introspection_endpoint_auth_methods_supported": [
+                "client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "revocation_endpoint_auth_methods_supported": [
+                "client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+            "subject_types_supported": ["pairwise", "public"],
+            "claims_supported": list(SUPPORTED_CLAIMS),
+            "claims_parameter_supported": True,
+            "acr_values_supported": sorted(ACR_RANK, key=lambda a: ACR_RANK[a]),
+            "prompt_values_supported": ["none", "login", "consent"],
+            "ui_locales_supported": ["it", "en"],
+            "claim_types_supported": ["normal"],
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+            "authorization_response_iss_parameter_supported": True,
+            "frontchannel_logout_supported": False,
+            "backchannel_logout_supported": False,
+        }
+
+    def discovery(self) -> JSONResponse:
+        return JSONResponse(self.discovery_document,
+                            headers={"Cache-Control": "public, max-age=300"})
+
+    def jwks(self) -> JSONResponse:
+        return JSONResponse(self.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    # --- authorization endpoint -----------------------------------------------------
+    async def authorize(self, request: Request) -> Response:
+        if request.method == "POST":
+            items = list((await request.form()).multi_items())
+        else:
+            items = list(request.query_params.multi_items())
+        return await run_in_threadpool(self._authorize, request, items)
+
+    def _authorize(self, request: Request, items: list[tuple[str, Any]]) -> Response:
+        pairs = [(k, v) for k, v in items if isinstance(v, str)]
+        try:
+            client, auth = authz.parse(pairs, self.registry, self.ctx.clock.now())
+        except authz.RedirectableError as err:
+            self.ctx.audit.record("oidc.authorize_rejected", client_id=err.client.client_id,
+                                  error=err.error)
+            return self._to_client(err.redirect_uri, {
+                "error": err.error, "error_description": err.description}, err.state)
+        session = self.ctx.sessions.current(request)
+        lacking = unmet(session, auth, self.ctx.clock.now())
+        if lacking is None:
+            assert session is not None
+            if "consent" in auth.prompt:
+                return self._consent_page(request, auth, session, client)
+            return self._issue_code(auth, session, client)
+        if "none" in auth.prompt:
+            # No UI allowed: OIDC Core 3.1.2.6. Authentication is what is missing in
+            # both cases (no/old session, or one too weak), hence login_required.
+            return self.deny(request, auth, "login_required",
+                             "a login is needed and prompt=none forbids it")
+        return self.ctx.login.start(request, auth, lacking)
+
+    def _client(self, auth: AuthRequest) -> Client:
+        client = self.registry.get(auth.client_id)
+        if client is None:
+            raise authz.InvalidAuthorizationRequest("client disappeared from the registry")
+        return client
+
+    def public_sid(self, sid: str) -> str:
+        """The ``sid`` RPs see: derived from, never equal to, the cookie value."""
+        mac = hmac.new(self.ctx.secret_key, b"sid|" + sid.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:18]).decode().rstrip("=")
+
+    def _issue_code(self, auth: AuthRequest, session: BrokerSession, client: Client
+                    ) -> Response:
+        now = self.ctx.clock.now()
+        psid = self.public_sid(session.sid)
+        grant = Grant(
+            grant_id=secrets.token_urlsafe(16), client_id=client.client_id,
+            scopes=auth.scopes, sid=psid, nonce=auth.nonce, claims=auth.claims,
+            user=UserSnapshot.of(session), created_at=int(now.timestamp()),
+            expires_at=int((now + timedelta(
+                seconds=self.ctx.settings.tokens.refresh_token_lifetime)).timestamp()))
+        code = self.tokens.issue_code(CodeRecord(
+            grant=grant, redirect_uri=auth.redirect_uri, code_challenge=auth.code_challenge))
+        remaining = max(1, int((session.expires_at - now).total_seconds()))
+        self.ctx.ephemeral.put(NS_SID, psid, session.sid, remaining)
+        self.ctx.sessions.add_client(session.sid, client.client_id)
+        self.ctx.audit.record("oidc.authorized", client_id=client.client_id, sid=psid,
+                              acr=grant.user.acr, privilege=grant.user.privilege,
+                              scopes=list(auth.scopes))
+        return self._to_client(auth.redirect_uri, {"code": code}, auth.state)
+
+    def _to_client(self, redirect_uri: str, params: dict[str, str],
+                   state: str | None) -> Response:
+        """An authorization response: always ``iss`` (RFC 9207), ``state`` if sent."""
+        out = dict(params)
+        if state is not None:
+            out["state"] = state
+        out["iss"] = self.issuer
+        sep = "&" if "?" in redirect_uri else "?"
+        return RedirectResponse(f"{redirect_uri}{sep}{urlencode(out)}", status_code=303,
+                                headers=NO_STORE)
+
+    # --- consent (prompt=consent) ---------------------------------------------------
+    def _consent_page(self, request: Request, auth: AuthRequest, session: BrokerSession,
+                      client: Client) -> Response:
+        consent_id = secrets.token_urlsafe(24)
+        pending = PendingConsent(auth=auth, sid=self.public_sid(session.sid))
+        self.ctx.ephemeral.put(NS_CONSENT, consent_id, pending.model_dump_json(), CONSENT_TTL)
+        claims = sorted({c for s in auth.scopes for c in SCOPE_CLAIMS.get(s, ())}
+                        - {"sub", "auth_time", "amr"})
+        return self.ctx.templates.render(request, "oidc/consent.html", {
+            "client_name": client.config.name, "consent_id": consent_id, "claims": claims,
+            "offline": "offline_access" in auth.scopes,
+        }, ui_locales=auth.ui_locales)
+
+    async def consent(self, request: Request) -> Response:
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await run_in_threadpool(self._consent, request, fields)
+
+    def _consent(self, request: Request, form: dict[str, str]) -> Response:
+        self.ctx.templates.verify_csrf(request, form.get("csrf_token"))
+        consent_id = form.get("consent_id", "")
+        raw = self.ctx.ephemeral.take(NS_CONSENT, consent_id) if consent_id else None
+        if raw is None:
+            raise LoginExpired("unknown or expired consent")
+        pending = PendingConsent.model_validate_json(raw)
+        session = self.ctx.sessions.current(request)
+        if session is None or self.public_sid(session.sid) != pending.sid:
+            raise LoginExpired("consent posted from another session")
+        if form.get("decision") != "allow":
+            return self.deny(request, pending.auth, "access_denied",
+                             "the user did not consent")
+        return self._issue_code(pending.auth, session, self._client(pending.auth))
+
+    # --- token-side endpoints (Authlib) ---------------------------------------------
+    async def _input(self, request: Request) -> HttpInput:
+        form = await request.form()
+        datalist: dict[str, list[str]] = {}
+        for k, v in form.multi_items():
+            if isinstance(v, str):
+                datalist.setdefault(k, []).append(v)
+        return HttpInput(method=request.method, uri=f"{self.issuer}{request.url.path}",
+                         headers=request.headers,
+                         form={k: v[0] for k, v in datalist.items()}, datalist=datalist)
+
+    async def token(self, request: Request) -> Response:
+        src = await self._input(request)
+        if any(len(v) > 1 for v in src.datalist.values()):
+            return JSONResponse({"error": "invalid_request",
+                                 "error_description": "repeated parameters"},
+                                status_code=400, headers=NO_STORE)
+        return await run_in_threadpool(self.server.create_token_response, src)
+
+    async def introspect(self, request: Request) -> Response:
+        src = await self._input(request)
+        return await run_in_threadpool(self.server.create_endpoint_response,
+                                       "introspection", src)
+
+    async def revoke(self, request: Request) -> Response:
+        src = await self._input(request)
+        return await run_in_threadpool(self.server.create_endpoint_response, "revocation", src)
+
+    # --- userinfo -------------------------------------------------------------------
+    async def userinfo(self, request: Request) -> Response:
+        token = None
+        auth = request.headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            token = value.strip()
+        elif request.method == "POST":
+            form = await request.form()
+            candidate = form.get("access_token")
+            token = candidate if isinstance(candidate, str) and candidate else None
+        return await run_in_threadpool(self._userinfo, token)
+
+    def _userinfo(self, token: str | None) -> Response:
+        if not token:
+            return _bearer_error(401, "invalid_request", "missing bearer token")
+        record = self.tokens.access(token)
+        if record is None:
+            return _bearer_error(401, "invalid_token", "the access token is not active")
+        if "openid" not in record.scopes:
+            return _bearer_error(403, "insufficient_scope", "openid scope required")
+        client = self.registry.get(record.grant.client_id)
+        if client is None:
+            return _bearer_error(401, "invalid_token", "client no longer registered")
+        claims = released_claims(
+            record.grant.user, self.server.sub_for(client, record.grant), record.scopes,
+            (record.grant.claims or {}).get("userinfo"), client.config.scopes)
+        return JSONResponse(claims, headers=NO_STORE)
+
+
+def _bearer_error(status: int, error: str, description: str) -> Response:
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status,
+        headers={**NO_STORE,
+                 "WWW-Authenticate": f'Bearer error="{error}", '
+                                     f'error_description="{description}"'})
+
