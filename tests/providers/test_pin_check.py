@@ -133,3 +133,15 @@ def test_old_hashes_are_upgraded_at_login(tmp_path: Path, clock: FixedClock) -> 
 ])
 def test_lock_end_is_shown_in_italian_time_rounded_up(until: datetime, shown: str) -> None:
     assert until_text(until) == shown
+
+
+def test_parallel_guesses_cannot_exceed_the_limit(provider: PinProvider) -> None:
+    """Each attempt is counted before its PIN is checked: 30 at once get 10 checks at most."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=15) as pool:
+        outcomes = list(pool.map(lambda _: provider._check(LAURA, "Wrong123"), range(30)))
+    results = [o.result for o in outcomes]
+    assert results.count(Result.WRONG) == 10
+    assert results.count(Result.LOCKED) == 20
+    assert provider._check(LAURA, "Abroad01").result is Result.LOCKED
