@@ -221,3 +221,24 @@ def test_choose_another_method_links_back_to_the_chooser(broker) -> None:
     english = b.client.get(f"/pin/login?tx={b.tx}&lang=en")
     assert english.status_code == 200 and "Sign in with the PIN" in english.text
     assert '<html lang="en">' in english.text
+
+
+def test_no_pin_and_no_full_fiscal_code_in_the_logs(broker, caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        b = PinBrowser(broker)
+        b.login(GIUSEPPE[:-1] + "A", "Wrong123")      # malformed
+        b.login(GIUSEPPE, "Wrong123")                  # wrong
+        b.login(UNKNOWN, "Wrong123")                   # unknown
+        b.finish(b.login(GIUSEPPE, PIN_GIUSEPPE))      # right
+        first = PinBrowser(broker)
+        change = first.login(ANNA, INITIAL_ANNA)
+        first.client.post("/pin/new-pin", data={
+            "csrf_token": first.csrf, "tx": first.tx, "new_pin": "Nuovo123",
+            "new_pin_confirm": "Nuovo123", "change_token": _hidden(change.text, "change_token")})
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "VRDG********110R" in logged, "the PIN provider logs outcomes, masked"
+    for secret in ("Wrong123", PIN_GIUSEPPE, INITIAL_ANNA, "Iniziale", "Nuovo123",
+                   GIUSEPPE, UNKNOWN, ANNA, GIUSEPPE[:-1] + "A"):
+        assert secret not in logged, secret
