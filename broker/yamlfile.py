@@ -112,6 +112,8 @@ class YamlDoc:
                 message = "unknown key"
             elif err["type"] == "missing":
                 message = "required key is missing"
+            elif err["type"] == "string_type" and isinstance(err.get("input"), bool):
+                message += " (yes/no/on/off/true/false are booleans in YAML: quote text)"
             out.append(self.problem(path, message))
         return out
 

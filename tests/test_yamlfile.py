@@ -93,3 +93,17 @@ def test_pydantic_missing_key_located_at_parent() -> None:
 def test_format_path() -> None:
     assert format_path(()) == "(top)"
     assert format_path(("rules", 3, "when", "not")) == "rules[3].when.not"
+
+
+class Named(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str
+
+
+def test_yaml_boolean_pitfall_gets_a_hint() -> None:
+    doc = loads("reason: off\n", "b.yaml")
+    with pytest.raises(ValidationError) as info:
+        Named.model_validate(doc.data)
+    (problem,) = doc.pydantic_problems(info.value)
+    assert problem.startswith("b.yaml:1: reason: Input should be a valid string")
+    assert "quote text" in problem
