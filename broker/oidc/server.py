@@ -212,7 +212,7 @@ class Revocation(RevocationEndpoint):
         if token.record.kind == "refresh_token":  # RFC 7009 2.1: the grant goes too
             server.tokens.revoke_grant(token.record.grant.grant_id)
         server.audit("oidc.revoked", client_id=token.record.grant.client_id,
-                     kind=token.record.kind)
+                     token_kind=token.record.kind)
 
 
 @dataclass(frozen=True)
