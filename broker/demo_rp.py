@@ -88,7 +88,8 @@ def demo_rp_router(ctx: BrokerContext) -> APIRouter:
             userinfo = (await client.get(
                 f"{ctx.issuer}/userinfo",
                 headers={"Authorization": f"Bearer {tokens['access_token']}"})).json()
-        claims = _verify_id_token(tokens["id_token"], jwks, ctx.issuer, pkce["nonce"])
+        claims = _verify_id_token(tokens["id_token"], jwks, ctx.issuer, pkce["nonce"],
+                                  ctx.clock.now().timestamp())
         return ctx.templates.render(request, "demo_rp.html", {
             "claims": claims, "userinfo": userinfo, "id_token": tokens["id_token"],
             "logout_url": f"{ctx.issuer}/logout?" + urlencode({
@@ -100,13 +101,17 @@ def demo_rp_router(ctx: BrokerContext) -> APIRouter:
 
 
 def _verify_id_token(id_token: str, jwks: dict[str, Any], issuer: str,
-                     nonce: str) -> dict[str, Any]:
+                     nonce: str, now: float) -> dict[str, Any]:
+    """Signature, iss, aud, nonce, and iat/exp against the broker's own clock."""
     header = jwt.get_unverified_header(id_token)
     key = next((k for k in jwks["keys"] if k.get("kid") == header.get("kid")), None)
     if key is None:
         raise BadRequest("demo RP: id_token signed with an unknown key")
     claims = jwt.decode(id_token, jwt.PyJWK(key).key, algorithms=["ES256", "RS256"],
-                        audience=CLIENT_ID, issuer=issuer)
+                        audience=CLIENT_ID, issuer=issuer,
+                        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
+    if not claims["iat"] - 60 <= now < claims["exp"] + 60:
+        raise BadRequest("demo RP: id_token expired or issued in the future")
     if claims.get("nonce") != nonce:
         raise BadRequest("demo RP: nonce does not match")
     return claims

@@ -95,12 +95,17 @@ class Renderer:
         params = {k: v for k, v in request.query_params.items() if k != "lang"}
         query = urlencode({**params, "lang": other}) if request.method == "GET" else \
             urlencode({"lang": other})
+        base = context.get("lang_url")
+        if base:  # pages shown after a POST name the GET page the switch should lead to
+            other_url = f"{base}{'&' if '?' in base else '?'}lang={other}"
+        else:
+            other_url = f"{request.url.path}?{query}"
         ctx = {
             "lang": lang,
             "t": (lambda it, en: en if lang == "en" else it),
             "csrf_token": self.csrf_token(request),
             "other_lang": other,
-            "other_lang_url": f"{request.url.path}?{query}",
+            "other_lang_url": other_url,
             **context,
         }
         html = self.env.get_template(name).render(ctx)

@@ -36,8 +36,8 @@ class SqliteDatabase:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
-        with self.transaction() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
+        # Outside any transaction: SQLite refuses to change the journal mode inside one.
+        self._conn().execute("PRAGMA journal_mode=WAL")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
