@@ -9,20 +9,28 @@ combinator (``all: [..]``, ``any: [..]``, ``not: {..}``) or a *field* with a tes
       event.pin_kind: {ne: telephone}      # operator form
       now: {on_or_after: 2021-10-01}       # dates (now is read in Europe/Rome)
       not: {identity.residence: abroad, identity.italian_document: false}
+      some:                                # a list of facts: at least one item matches
+        of: facts.deleghe
+        where:
+          item.form: SC64
+          item.valid_until: {on_or_after: {ref: now}}   # compare with another field
 
 Fields name one value of the input (see ``FIELDS``); ``facts.<a>.<b>`` reaches into
-directory facts, which is how later rules (intermediaries, comuni, operators,
-delegations) plug in without a new language. Every evaluation returns an ``Outcome``
-that says what was compared with what, so ``explain`` and the audit trail can show why a
-rule fired or not. A missing value never satisfies a test (except ``exists: false``),
-so a rule cannot fire by accident on absent data.
+directory facts and ``some`` quantifies over lists of them (``item.*`` is the current
+element), which is how later rules (intermediaries, comuni, operators, delegations)
+plug in without a new language. An operand may be ``{ref: <field>}`` instead of a
+literal. Date comparisons are by calendar day in Rome when either side is a plain date.
+Every evaluation returns an ``Outcome`` that says what was compared with what, so
+``explain`` and the audit trail can show why a rule fired or not. A missing value never
+satisfies a test (except ``exists: false``), so a rule cannot fire by accident on absent
+data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,7 +60,7 @@ PREFIXES: dict[str, str] = {
 CLIENT_FIELDS = ("id", "client_id", "name", "tags", "required_privilege")
 IDENTITY_FIELDS = tuple(Identity.model_fields)
 
-COMBINATORS = ("all", "any", "not")
+COMBINATORS = ("all", "any", "not", "some")
 OPERATORS: dict[str, str] = {
     "eq": "=", "ne": "≠", "in": "in", "not_in": "not in", "contains": "contains",
     "exists": "exists", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤",
@@ -98,13 +106,29 @@ class Not(Cond):
 
 
 @dataclass(frozen=True)
+class Some(Cond):
+    """True when at least one element of the list at ``of`` satisfies ``where``."""
+
+    of: str
+    where: Cond
+    line: int
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An operand that is another field's value (``{ref: now}``)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The result of one condition and the reason, as text an admin can read."""
 
     ok: bool
     text: str
     children: tuple[Outcome, ...] = ()
-    kind: str = "leaf"  # leaf, all, any, not
+    kind: str = "leaf"  # leaf, all, any, not, some
 
 
 # --- compiling -------------------------------------------------------------------------
@@ -113,12 +137,12 @@ def compile_when(doc: YamlDoc, path: tuple[str | int, ...], raw: Any,
                  problems: list[str]) -> Cond | None:
     """Compile a ``when`` mapping found at ``path`` of ``doc``; append problems, None if any."""
     before = len(problems)
-    cond = _compile_map(doc, path, raw, problems)
+    cond = _compile_map(doc, path, raw, problems, False)
     return cond if len(problems) == before else None
 
 
 def _compile_map(doc: YamlDoc, path: tuple[str | int, ...], raw: Any,
-                 problems: list[str]) -> Cond:
+                 problems: list[str], in_some: bool) -> Cond:
     line = doc.line(path)
     if raw is None:
         return All((), line)
@@ -135,20 +159,43 @@ def _compile_map(doc: YamlDoc, path: tuple[str | int, ...], raw: Any,
             if not isinstance(value, list) or not value:
                 problems.append(doc.problem(sub, f"'{key}' takes a non-empty list of conditions"))
                 continue
-            children = tuple(_compile_map(doc, (*sub, i), v, problems)
+            children = tuple(_compile_map(doc, (*sub, i), v, problems, in_some)
                              for i, v in enumerate(value))
             items.append((All if key == "all" else AnyOf)(children, doc.line(sub)))
         elif key == "not":
-            items.append(Not(_compile_map(doc, sub, value, problems), doc.line(sub)))
+            items.append(Not(_compile_map(doc, sub, value, problems, in_some), doc.line(sub)))
+        elif key == "some":
+            some = _compile_some(doc, sub, value, problems, in_some)
+            if some is not None:
+                items.append(some)
         else:
-            items.extend(_compile_field(doc, sub, key, value, problems))
+            items.extend(_compile_field(doc, sub, key, value, problems, in_some))
     return items[0] if len(items) == 1 else All(tuple(items), line)
 
 
-def check_field(name: str) -> str | None:
-    """None when ``name`` is a field the language knows, else why not."""
-    if name in FIELDS:
+def _compile_some(doc: YamlDoc, path: tuple[str | int, ...], raw: Any, problems: list[str],
+                  in_some: bool) -> Cond | None:
+    if not isinstance(raw, dict) or set(raw) != {"of", "where"}:
+        problems.append(doc.problem(path, "'some' takes exactly 'of: <field>' and "
+                                    "'where: <conditions on item.*>'"))
         return None
+    of = raw["of"]
+    why = check_field(of, in_some) if isinstance(of, str) else "'of' must name a field"
+    if why:
+        problems.append(doc.problem((*path, "of"), why))
+        return None
+    where = _compile_map(doc, (*path, "where"), raw["where"], problems, True)
+    return Some(of, where, doc.line(path))
+
+
+def check_field(name: str, in_some: bool = False) -> str | None:
+    """None when ``name`` is a field the language knows, else why not."""
+    if name in FIELDS or (in_some and name == "item"):
+        return None
+    if name.startswith("item."):
+        if not in_some:
+            return f"{name!r}: item.* is only known inside 'some: {{of: ..., where: ...}}'"
+        return None if all(name.split(".")) else f"field {name!r} has an empty part"
     root, dot, rest = name.partition(".")
     if not dot or root not in PREFIXES:
         known = ", ".join([*FIELDS, *(f"{p}.*" for p in PREFIXES)])
@@ -169,8 +216,8 @@ def check_field(name: str) -> str | None:
 
 
 def _compile_field(doc: YamlDoc, path: tuple[str | int, ...], name: str, value: Any,
-                   problems: list[str]) -> list[Cond]:
-    why = check_field(name)
+                   problems: list[str], in_some: bool) -> list[Cond]:
+    why = check_field(name, in_some)
     if why:
         problems.append(doc.problem(path, why))
         return []
@@ -184,6 +231,14 @@ def _compile_field(doc: YamlDoc, path: tuple[str | int, ...], name: str, value: 
             if op not in OPERATORS:
                 problems.append(doc.problem(where, f"unknown operator {op!r} "
                                             f"(known: {', '.join(OPERATORS)})"))
+                continue
+            if isinstance(expected, dict) and set(expected) == {"ref"} and op != "exists":
+                ref = expected["ref"]
+                why = check_field(ref, in_some) if isinstance(ref, str) else "'ref' names a field"
+                if why:
+                    problems.append(doc.problem((*where, "ref"), why))
+                    continue
+                out.append(Leaf(name, op, Ref(ref), doc.line(where)))
                 continue
             why = _check_operand(op, expected)
             if why:
@@ -200,6 +255,8 @@ def _compile_field(doc: YamlDoc, path: tuple[str | int, ...], name: str, value: 
 
 
 def _check_operand(op: str, expected: Any) -> str | None:
+    if isinstance(expected, dict):
+        return f"'{op}' does not take a mapping (except {{ref: <field>}})"
     if op in ("in", "not_in") and (not isinstance(expected, list) or not expected):
         return f"'{op}' takes a non-empty list"
     if op == "exists" and not isinstance(expected, bool):
@@ -208,8 +265,6 @@ def _check_operand(op: str, expected: Any) -> str | None:
         return f"'{op}' takes a number"
     if op in _DATE_OPS and not isinstance(expected, date):
         return f"'{op}' takes a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM:SS+01:00)"
-    if isinstance(expected, dict):
-        return f"'{op}' does not take a mapping"
     return None
 
 
@@ -226,6 +281,8 @@ def show(value: Any) -> str:
     """A value as explain prints it; personal codici fiscali are masked."""
     if value is Missing or value is None:
         return "missing"
+    if isinstance(value, Ref):
+        return value.path
     if isinstance(value, str):
         return repr(mask(value)) if looks_like_person(value) else repr(value)
     if isinstance(value, bool):
@@ -242,24 +299,27 @@ def show(value: Any) -> str:
 
 
 def _as_dates(actual: Any, expected: Any) -> tuple[Any, Any] | None:
-    """Make ``actual`` and ``expected`` comparable: datetimes aware, or both plain dates."""
-    if isinstance(actual, str):
-        try:
-            actual = datetime.fromisoformat(actual)
-        except ValueError:
+    """Make both sides comparable: calendar days in Rome if either is a plain date,
+    else aware datetimes (naive ones are Rome time). Text in ISO form is read as a date."""
+    pair = []
+    for value in (actual, expected):
+        if isinstance(value, str):
+            try:
+                text = value.strip()
+                value = date.fromisoformat(text) if len(text) == 10 else \
+                    datetime.fromisoformat(text)
+            except ValueError:
+                return None
+        if not isinstance(value, date):
             return None
-    if not isinstance(actual, date):
-        return None
-    if isinstance(expected, datetime):
-        exp = expected if expected.tzinfo else expected.replace(tzinfo=ROME)
-        if not isinstance(actual, datetime):
-            actual = datetime.combine(actual, time(0), ROME)
-        elif actual.tzinfo is None:
-            actual = actual.replace(tzinfo=ROME)
-        return actual, exp
-    if isinstance(actual, datetime):
-        actual = (actual.astimezone(ROME) if actual.tzinfo else actual).date()
-    return actual, expected
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=ROME)
+        pair.append(value)
+    a, e = pair
+    if not isinstance(a, datetime) or not isinstance(e, datetime):
+        a = a.astimezone(ROME).date() if isinstance(a, datetime) else a
+        e = e.astimezone(ROME).date() if isinstance(e, datetime) else e
+    return a, e
 
 
 def _same(actual: Any, expected: Any) -> bool:
@@ -306,9 +366,17 @@ def evaluate(cond: Cond, resolve: Resolver) -> Outcome:
     """Evaluate every part of ``cond`` (no short cut: explain shows them all)."""
     if isinstance(cond, Leaf):
         actual = resolve(cond.path)
+        if isinstance(cond.expected, Ref):
+            other = resolve(cond.expected.path)
+            ok = other is not Missing and _test(cond.op, actual, other)
+            mark = "✓" if ok else "✗"
+            return Outcome(ok, f"{_leaf_text(cond)} {mark} (is {show(actual)}, "
+                               f"{cond.expected.path} is {show(other)})")
         ok = _test(cond.op, actual, cond.expected)
         mark = "✓" if ok else "✗"
         return Outcome(ok, f"{_leaf_text(cond)} {mark} (is {show(actual)})")
+    if isinstance(cond, Some):
+        return _evaluate_some(cond, resolve)
     if isinstance(cond, Not):
         inner = evaluate(cond.item, resolve)
         return Outcome(not inner.ok, f"not ({inner.text}) {'✓' if not inner.ok else '✗'}",
@@ -324,13 +392,42 @@ def evaluate(cond: Cond, resolve: Resolver) -> Outcome:
     return Outcome(ok, text, children, "any")
 
 
+def _evaluate_some(cond: Some, resolve: Resolver) -> Outcome:
+    items = resolve(cond.of)
+    if not isinstance(items, list | tuple):
+        return Outcome(False, f"some of {cond.of} ✗ (is {show(items)})", (), "some")
+    children = []
+    for item in items:
+        def inner(path: str, item: Any = item) -> Any:
+            if path == "item":
+                return item
+            if path.startswith("item."):
+                node = item
+                for part in path[5:].split("."):
+                    if isinstance(node, dict) and part in node:
+                        node = node[part]
+                    else:
+                        return Missing
+                return Missing if node is None else node
+            return resolve(path)
+
+        children.append(evaluate(cond.where, inner))
+    ok = any(c.ok for c in children)
+    matched = sum(c.ok for c in children)
+    text = (f"some of {cond.of} {'✓' if ok else '✗'} ({matched} of {len(children)} match"
+            + "".join(f"; [{i}] {c.text}" for i, c in enumerate(children)) + ")")
+    return Outcome(ok, text, tuple(children), "some")
+
+
 def partial(cond: Cond, known: dict[str, Any]) -> bool | None:
     """Three-valued evaluation knowing only some fields: True, False or None (cannot tell).
 
     Used to ask "could this rule ever fire for provider X" without a person at hand.
     """
+    if isinstance(cond, Some):
+        return None
     if isinstance(cond, Leaf):
-        if cond.path not in known:
+        if cond.path not in known or isinstance(cond.expected, Ref):
             return None
         return _test(cond.op, known[cond.path], cond.expected)
     if isinstance(cond, Not):
@@ -353,5 +450,7 @@ def leaves(cond: Cond) -> Sequence[Leaf]:
         return [cond]
     if isinstance(cond, Not):
         return leaves(cond.item)
+    if isinstance(cond, Some):
+        return leaves(cond.where)
     assert isinstance(cond, All | AnyOf)
     return [leaf for c in cond.items for leaf in leaves(c)]

@@ -20,6 +20,13 @@ def _outcome_lines(outcome: Outcome, indent: str) -> list[str]:
             return [indent + "(no conditions: always) ✓"]
         return [line for c in outcome.children for line in _outcome_lines(c, indent)]
     mark = "✓" if outcome.ok else "✗"
+    if outcome.kind == "some":
+        head = outcome.text.split(" (")[0] if outcome.children else outcome.text
+        lines = [f"{indent}{head}"]
+        for i, child in enumerate(outcome.children):
+            lines.append(f"{indent}    [{i}] {'✓' if child.ok else '✗'}")
+            lines += _outcome_lines(child, indent + "        ")
+        return lines
     head = "any of:" if outcome.kind == "any" else "not:"
     return [f"{indent}{head} {mark}",
             *(line for c in outcome.children for line in _outcome_lines(c, indent + "    "))]

@@ -287,3 +287,97 @@ def test_engine_is_pure(tmp_path: Path) -> None:
     i = inp(facts={"blocked": False})
     assert e.decide(i) == e.decide(i)
     assert i.facts == {"blocked": False}
+
+
+# --- what issue 5 builds on: quantifying over directory facts, comparing with fields ----
+
+DELEGHE = [
+    {"company": "01114601006", "form": "SC64", "valid_until": date(2023, 2, 28)},
+    {"company": "12345678903", "form": "SC65", "valid_until": date(2023, 3, 1)},
+]
+SOME_CASES: list[tuple[str, str, list[Any] | None, bool]] = [
+    ("an item matches", "{item.form: SC65}", DELEGHE, True),
+    ("no item matches", "{item.form: SC62}", DELEGHE, False),
+    ("valid until today counts (calendar day in Rome)",
+     "{item.company: '12345678903', item.valid_until: {on_or_after: {ref: now}}}", DELEGHE, True),
+    ("expired yesterday does not",
+     "{item.company: '01114601006', item.valid_until: {on_or_after: {ref: now}}}", DELEGHE,
+     False),
+    ("ref to a missing field never matches",
+     "{item.valid_until: {on_or_after: {ref: facts.nothing}}}", DELEGHE, False),
+    ("empty list", "{item.form: SC64}", [], False),
+    ("not a list", "{item.form: SC64}", None, False),
+    ("outer fields still visible inside", "{item.form: SC64, provider: pin}", DELEGHE, True),
+    ("list of plain values", "{item: SC64}", ["SC62", "SC64"], True),
+]
+
+
+@pytest.mark.parametrize(("name", "where", "items", "fires"), SOME_CASES,
+                         ids=[c[0] for c in SOME_CASES])
+def test_some_over_facts(tmp_path: Path, name: str, where: str, items: list[Any] | None,
+                         fires: bool) -> None:
+    e = engine(tmp_path, f"""\
+  - id: r
+    description: an intermediary with a matching delega
+    when:
+      some:
+        of: facts.deleghe
+        where: {where}
+    allow: {{privilege: ordinario}}
+""")
+    facts = {} if items is None else {"deleghe": items}
+    d = e.decide(inp(facts=facts))
+    assert d.trace[0].fired is fires, d.trace[0].why
+    assert "some of facts.deleghe" in d.trace[0].why
+
+
+def test_ref_between_top_level_fields(tmp_path: Path) -> None:
+    e = engine(tmp_path, """\
+  - id: r
+    description: the event happened today
+    when: {auth_time: {on_or_after: {ref: now}}}
+    allow: {privilege: ordinario}
+""")
+    assert e.decide(inp()).allow  # make_input sets auth_time = now
+
+
+@pytest.mark.parametrize(("when", "fragment"), [
+    ("{item.form: SC64}", "item.* is only known inside 'some"),
+    ("{some: {of: facts.x}}", "'some' takes exactly 'of: <field>' and 'where:"),
+    ("{some: {of: fatcs.x, where: {item: 1}}}", "rules[0].when.some.of: unknown field"),
+    ("{some: {of: facts.x, where: {item.a: {in: 3}}}}", "'in' takes a non-empty list"),
+    ("{now: {after: {ref: tomorrow}}}", "rules[0].when.now.after.ref: unknown field"),
+    ("{now: {after: {reff: now}}}", "does not take a mapping"),
+])
+def test_some_and_ref_errors(tmp_path: Path, when: str, fragment: str) -> None:
+    from broker.errors import PolicyError
+
+    (tmp_path / "p.yaml").write_text(f"""\
+version: 1
+rules:
+  - id: r
+    description: broken
+    when: {when}
+    allow: {{privilege: ordinario}}
+""")
+    with pytest.raises(PolicyError) as info:
+        PolicyEngine.load(tmp_path)
+    assert any(p.startswith(f"{tmp_path / 'p.yaml'}:5: ") and fragment in p
+               for p in info.value.problems), info.value.problems
+
+
+def test_explain_renders_some(tmp_path: Path) -> None:
+    from broker.policy.explain import format_evaluation
+
+    e = engine(tmp_path, """\
+  - id: r
+    description: an intermediary with a valid SC65 delega
+    when:
+      some: {of: facts.deleghe, where: {item.form: SC65}}
+    allow: {privilege: ordinario}
+""")
+    i = inp(facts={"deleghe": DELEGHE})
+    text = format_evaluation(i, e.evaluate(i))
+    assert "some of facts.deleghe ✓" in text
+    assert "[0] ✗" in text and "[1] ✓" in text
+    assert "item.form = 'SC65' ✓ (is 'SC65')" in text
