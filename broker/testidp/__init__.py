@@ -1,0 +1,1 @@
+"""A test SAML IdP on pysaml2 for the demo and the tests: SPID-shaped, signed responses."""

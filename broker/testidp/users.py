@@ -1,0 +1,51 @@
+"""The test IdP's documented users (demo and tests only; the passwords are public).
+
+| username      | password | codice fiscale     | highest SPID level |
+|---------------|----------|--------------------|--------------------|
+| mario.rossi   | test     | RSSMRA80A01H501U   | SpidL2             |
+| anna.bianchi  | test     | BNCNNA85M41F205Q   | SpidL3             |
+| luigi.verdi   | test     | VRDLGU75C15L219D   | SpidL1 (refused: the IdP answers ErrorCode nr20) |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+L1 = "https://www.spid.gov.it/SpidL1"
+L2 = "https://www.spid.gov.it/SpidL2"
+L3 = "https://www.spid.gov.it/SpidL3"
+LEVEL = {L1: 1, L2: 2, L3: 3}
+
+
+@dataclass(frozen=True)
+class TestUser:
+    username: str
+    password: str
+    max_level: int
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def fiscal_code(self) -> str:
+        return self.attributes["fiscalNumber"].removeprefix("TINIT-")
+
+
+DEFAULT_USERS: tuple[TestUser, ...] = (
+    TestUser("mario.rossi", "test", 2, {
+        "spidCode": "VARC0000000001", "name": "Mario", "familyName": "Rossi",
+        "fiscalNumber": "TINIT-RSSMRA80A01H501U", "email": "mario.rossi@example.it",
+        "dateOfBirth": "1980-01-01", "placeOfBirth": "H501",
+        "address": "Via del Corso 1 00186 Roma RM", "mobilePhone": "+393331234567",
+        "gender": "M", "countyOfBirth": "RM"}),
+    TestUser("anna.bianchi", "test", 3, {
+        "spidCode": "VARC0000000002", "name": "Anna", "familyName": "Bianchi",
+        "fiscalNumber": "TINIT-BNCNNA85M41F205Q", "email": "anna.bianchi@example.it",
+        "dateOfBirth": "1985-08-01", "placeOfBirth": "F205",
+        "address": "Corso Buenos Aires 10 20124 Milano MI", "mobilePhone": "+393471234567",
+        "gender": "F", "countyOfBirth": "MI"}),
+    TestUser("luigi.verdi", "test", 1, {
+        "spidCode": "VARC0000000003", "name": "Luigi", "familyName": "Verdi",
+        "fiscalNumber": "TINIT-VRDLGU75C15L219D", "email": "luigi.verdi@example.it",
+        "dateOfBirth": "1975-03-15", "placeOfBirth": "L219",
+        "address": "Via Roma 1 10121 Torino TO", "mobilePhone": "+393391234567",
+        "gender": "M", "countyOfBirth": "TO"}),
+)

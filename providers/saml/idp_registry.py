@@ -1,0 +1,181 @@
+"""The trusted IdPs: metadata files in a folder, loaded at start and reloaded on change.
+
+A file may hold one ``md:EntityDescriptor`` or an ``md:EntitiesDescriptor`` (the form
+the SPID registry publishes). An IdP is trusted only while its metadata is within
+``validUntil`` and has at least one signing certificate that is valid now and of an
+acceptable key; an IdP without one is left out (and the reason logged), so an
+expired certificate can never verify a login. ``refresh()`` re-reads the folder when
+any file changed, so operators replace metadata without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from cryptography import x509
+from lxml import etree
+
+from providers.saml.keys import cert_from_b64, cert_problems
+from providers.saml.xmlutil import NS, XmlError, parse, parse_time, q, text_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IdpInfo:
+    """One trusted IdP as its metadata describes it."""
+
+    entity_id: str
+    name: str
+    sso: dict[str, str]  # binding -> location
+    slo: dict[str, str]
+    certs: tuple[x509.Certificate, ...]
+    valid_until: datetime | None = None
+    logo: str | None = None
+    source: str = ""
+    attributes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    entity_id: str
+    source: str
+    reason: str
+
+
+class IdpRegistry:
+    """IdPs from a metadata folder, checked against the injected clock."""
+
+    def __init__(self, folder: Path, now: Callable[[], datetime], *, pattern: str = "*.xml"):
+        self.folder = Path(folder)
+        self._now = now
+        self._pattern = pattern
+        self._lock = threading.Lock()
+        self._stamp: tuple[tuple[str, float, int], ...] = ()
+        self._idps: dict[str, IdpInfo] = {}
+        self.rejected: tuple[Rejected, ...] = ()
+        self.refresh(force=True)
+
+    def _scan(self) -> tuple[tuple[str, float, int], ...]:
+        if not self.folder.is_dir():
+            return ()
+        return tuple(sorted((str(p), p.stat().st_mtime, p.stat().st_size)
+                            for p in self.folder.glob(self._pattern)))
+
+    def refresh(self, force: bool = False) -> bool:
+        """Reload if any metadata file changed; True when a reload happened."""
+        stamp = self._scan()
+        if not force and stamp == self._stamp:
+            return False
+        with self._lock:
+            idps: dict[str, IdpInfo] = {}
+            rejected: list[Rejected] = []
+            for path_s, _mtime, _size in stamp:
+                path = Path(path_s)
+                try:
+                    root = parse(path.read_bytes())
+                except (OSError, XmlError) as exc:
+                    rejected.append(Rejected("?", path.name, str(exc)))
+                    continue
+                for info, problem in _entities(root, path.name, self._now()):
+                    if problem:
+                        rejected.append(Rejected(info, path.name, problem))
+                        log.warning("IdP metadata refused: %s in %s: %s", info, path.name,
+                                    problem)
+                    elif isinstance(info, IdpInfo):
+                        idps[info.entity_id] = info
+            self._idps = idps
+            self.rejected = tuple(rejected)
+            self._stamp = stamp
+        return True
+
+    def get(self, entity_id: str) -> IdpInfo | None:
+        """The IdP if trusted now (metadata and certificates re-checked against the clock)."""
+        self.refresh()
+        info = self._idps.get(entity_id)
+        if info is None:
+            return None
+        now = self._now()
+        if info.valid_until is not None and now >= info.valid_until:
+            return None
+        certs = tuple(c for c in info.certs if not cert_problems(c, now))
+        if not certs:
+            return None
+        return info if certs == info.certs else _with_certs(info, certs)
+
+    def all(self) -> list[IdpInfo]:
+        self.refresh()
+        found = [self.get(eid) for eid in sorted(self._idps)]
+        return sorted((i for i in found if i is not None), key=lambda i: i.name.lower())
+
+
+def _with_certs(info: IdpInfo, certs: tuple[x509.Certificate, ...]) -> IdpInfo:
+    from dataclasses import replace
+
+    return replace(info, certs=certs)
+
+
+def _entities(root: etree._Element, source: str, now: datetime):
+    """Yield ``(IdpInfo | entityID, problem or None)`` for each IdP in a metadata tree."""
+    outer_until = _valid_until(root)
+    if root.tag == q("md", "EntitiesDescriptor"):
+        descriptors = root.iterfind(f".//{q('md', 'EntityDescriptor')}")
+    elif root.tag == q("md", "EntityDescriptor"):
+        descriptors = iter([root])
+    else:
+        yield "?", "not SAML metadata"
+        return
+    for ed in descriptors:
+        eid = ed.get("entityID") or "?"
+        idp = ed.find(q("md", "IDPSSODescriptor"))
+        if idp is None:
+            continue
+        try:
+            until = min((t for t in (outer_until, _valid_until(ed)) if t), default=None)
+        except XmlError as exc:
+            yield eid, f"validUntil: {exc}"
+            continue
+        if until is not None and now >= until:
+            yield eid, f"metadata expired (validUntil {until:%Y-%m-%d})"
+            continue
+        certs, problems = [], []
+        for kd in idp.iterfind(q("md", "KeyDescriptor")):
+            if kd.get("use", "signing") != "signing":
+                continue
+            for node in kd.iterfind(".//ds:X509Certificate", namespaces=NS):
+                try:
+                    cert = cert_from_b64(node.text or "")
+                except ValueError:
+                    problems.append("unreadable certificate")
+                    continue
+                bad = cert_problems(cert, now)
+                if bad:
+                    problems.extend(bad)
+                else:
+                    certs.append(cert)
+        if not certs:
+            yield eid, "no usable signing certificate: " + "; ".join(problems or ["none"])
+            continue
+        sso = {s.get("Binding", ""): s.get("Location", "")
+               for s in idp.iterfind(q("md", "SingleSignOnService"))}
+        slo = {s.get("Binding", ""): s.get("Location", "")
+               for s in idp.iterfind(q("md", "SingleLogoutService"))}
+        if not sso:
+            yield eid, "no SingleSignOnService"
+            continue
+        name = (text_of(ed.find(f"{q('md', 'Organization')}/{q('md', 'OrganizationDisplayName')}"))
+                or text_of(ed.find(f"{q('md', 'Organization')}/{q('md', 'OrganizationName')}"))
+                or eid)
+        attrs = tuple(a.get("Name", "") for a in idp.iterfind(q("saml", "Attribute")))
+        yield IdpInfo(entity_id=eid, name=name, sso=sso, slo=slo, certs=tuple(certs),
+                      valid_until=until, source=source, attributes=attrs), None
+
+
+def _valid_until(elem: etree._Element) -> datetime | None:
+    value = elem.get("validUntil")
+    return parse_time(value) if value else None

@@ -1,0 +1,142 @@
+"""XML and query-string signatures, in process (xmlsec through python3-saml).
+
+Verification is strict on purpose, because this is where SAML breaks:
+
+* the key comes from the IdP's **metadata** certificate, never from the message's
+  ``KeyInfo``;
+* the signature must be a direct child of the element it signs and reference it by
+  its own ``ID`` (no detached or wrapped references, so XML signature wrapping fails);
+* only RSA-SHA256/384/512 with SHA-256/384/512 digests, and only the enveloped and
+  exclusive-c14n transforms (no XSLT, no XPath).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+
+import xmlsec
+from cryptography import x509
+from lxml import etree
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+from providers.saml.keys import KeyPair, cert_pem
+from providers.saml.xmlutil import NS, RSA_SHA256, SHA256, q
+
+SIG_ALGS = {
+    RSA_SHA256: xmlsec.Transform.RSA_SHA256,
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": xmlsec.Transform.RSA_SHA384,
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": xmlsec.Transform.RSA_SHA512,
+}
+DIGEST_ALGS = {
+    SHA256,
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+}
+C14N_ALGS = {
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+}
+TRANSFORMS = {"http://www.w3.org/2000/09/xmldsig#enveloped-signature", *C14N_ALGS}
+
+
+class SignatureError(ValueError):
+    """A signature that is missing, malformed, of a refused shape, or does not verify."""
+
+
+def sign_xml(xml: bytes | str, keys: KeyPair) -> bytes:
+    """Embed an enveloped RSA-SHA256 signature after the Issuer (or first in metadata)."""
+    signed = OneLogin_Saml2_Utils.add_sign(xml, keys.key_pem, keys.cert_pem)
+    return signed if isinstance(signed, bytes) else signed.encode()
+
+
+def sign_query(query: str, keys: KeyPair) -> str:
+    """Signature for the HTTP-Redirect binding over ``SAMLRequest=..&RelayState=..&SigAlg=..``."""
+    sig = OneLogin_Saml2_Utils.sign_binary(query, keys.key_pem, xmlsec.Transform.RSA_SHA256)
+    return base64.b64encode(sig).decode()
+
+
+def verify_query(query: str, signature_b64: str, sig_alg: str,
+                 certs: Iterable[x509.Certificate]) -> None:
+    """Verify an HTTP-Redirect signature against trusted certificates."""
+    transform = SIG_ALGS.get(sig_alg)
+    if transform is None:
+        raise SignatureError("signature algorithm refused")
+    try:
+        signature = base64.b64decode(signature_b64, validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureError("signature not base64") from exc
+    for cert in certs:
+        ctx = xmlsec.SignatureContext()
+        ctx.key = xmlsec.Key.from_memory(cert_pem(cert), xmlsec.KeyFormat.CERT_PEM, None)
+        try:
+            ctx.verify_binary(query.encode(), transform, signature)
+            return
+        except xmlsec.Error:
+            continue
+    raise SignatureError("query signature does not verify")
+
+
+def signature_of(elem: etree._Element) -> etree._Element | None:
+    """The element's own enveloped signature (a direct ``ds:Signature`` child), if any."""
+    found = elem.findall(q("ds", "Signature"))
+    if len(found) > 1:
+        raise SignatureError("more than one signature on one element")
+    return found[0] if found else None
+
+
+def verify_element(elem: etree._Element, certs: Iterable[x509.Certificate]) -> None:
+    """Verify ``elem``'s enveloped signature with one of ``certs``; raise ``SignatureError``.
+
+    The caller must already have checked that IDs are unique in the document.
+    """
+    sig = signature_of(elem)
+    if sig is None:
+        raise SignatureError("element not signed")
+    elem_id = elem.get("ID")
+    if not elem_id:
+        raise SignatureError("signed element has no ID")
+    _check_shape(sig, elem_id)
+    xmlsec.tree.add_ids(elem.getroottree().getroot(), ["ID"])
+    errors = []
+    for cert in certs:
+        ctx = xmlsec.SignatureContext()
+        ctx.key = xmlsec.Key.from_memory(cert_pem(cert), xmlsec.KeyFormat.CERT_PEM, None)
+        ctx.set_enabled_key_data([xmlsec.KeyData.X509])
+        for t in (xmlsec.Transform.ENVELOPED, xmlsec.Transform.EXCL_C14N,
+                  xmlsec.Transform.EXCL_C14N_COMMENTS, xmlsec.Transform.SHA256,
+                  xmlsec.Transform.SHA384, xmlsec.Transform.SHA512):
+            ctx.enable_reference_transform(t)
+        try:
+            ctx.verify(sig)
+            return
+        except xmlsec.Error as exc:
+            errors.append(str(exc))
+    raise SignatureError("signature does not verify with the IdP metadata certificate")
+
+
+def _check_shape(sig: etree._Element, elem_id: str) -> None:
+    info = sig.find(q("ds", "SignedInfo"))
+    if info is None:
+        raise SignatureError("no SignedInfo")
+    c14n = info.find(q("ds", "CanonicalizationMethod"))
+    method = info.find(q("ds", "SignatureMethod"))
+    refs = info.findall(q("ds", "Reference"))
+    if c14n is None or c14n.get("Algorithm") not in C14N_ALGS:
+        raise SignatureError("canonicalization refused")
+    if method is None or method.get("Algorithm") not in SIG_ALGS:
+        raise SignatureError("signature algorithm refused (RSA-SHA256 or stronger)")
+    if len(refs) != 1:
+        raise SignatureError("exactly one Reference expected")
+    ref = refs[0]
+    if ref.get("URI") != f"#{elem_id}":
+        raise SignatureError("signature does not reference the signed element")
+    digest = ref.find(q("ds", "DigestMethod"))
+    if digest is None or digest.get("Algorithm") not in DIGEST_ALGS:
+        raise SignatureError("digest algorithm refused (SHA-256 or stronger)")
+    for tr in ref.iterfind(f"{q('ds', 'Transforms')}/{q('ds', 'Transform')}"):
+        if tr.get("Algorithm") not in TRANSFORMS or len(tr):
+            raise SignatureError("transform refused")
+    if sig.xpath("ds:Object", namespaces=NS):
+        raise SignatureError("ds:Object not allowed in signature")
