@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -373,7 +372,3 @@ class VarcoAuthorizationServer(AuthorizationServer):
                 return None
             return claims
         return None
-
-
-def random_id() -> str:
-    return secrets.token_urlsafe(16)
