@@ -108,6 +108,12 @@ def sso_code(http: httpx.Client, base: str) -> tuple[str, str]:
     return parse_qs(urlsplit(r.headers["location"]).query)["code"][0], verifier
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process so far (Linux /proc), to report work per core."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
@@ -137,8 +143,9 @@ async def run_concurrent(base: str, jobs: list, concurrency: int, make_request) 
     return latencies, errors, wall
 
 
-def report(name: str, latencies: list[float], errors: int, wall: float) -> str:
+def report(name: str, latencies: list[float], errors: int, wall: float, cpu: float) -> str:
     return (f"| {name} | {len(latencies)} | {len(latencies) / wall:.0f}/s | "
+            f"{len(latencies) / cpu:.0f}/s | {1000 * cpu / len(latencies):.2f} ms | "
             f"{pct(latencies, 0.5):.1f} ms | {pct(latencies, 0.99):.1f} ms | {errors} |")
 
 
@@ -161,10 +168,9 @@ def main() -> int:
             rows = []
             with httpx.Client(base_url=base, timeout=30) as browser:
                 login_times = []
-                code = verifier = ""
                 for _ in range(args.logins):
                     browser.cookies.clear()
-                    elapsed, code, verifier = pin_login(browser, base)
+                    elapsed, _code, _verifier = pin_login(browser, base)
                     login_times.append(elapsed)
                 codes = [sso_code(browser, base) for _ in range(args.codes)]
 
@@ -178,8 +184,9 @@ def main() -> int:
                 return r.status_code == 200
 
             refresh_tokens: list[str] = []
+            cpu0 = cpu_seconds(proc.pid)
             lat, err, wall = asyncio.run(run_concurrent(base, codes, args.concurrency, exchange))
-            rows.append(report("code exchange", lat, err, wall))
+            rows.append(report("code exchange", lat, err, wall, cpu_seconds(proc.pid) - cpu0))
 
             per_chain = max(1, args.refreshes // max(1, len(refresh_tokens)))
             jobs = [(rt, per_chain) for rt in refresh_tokens]
@@ -194,8 +201,9 @@ def main() -> int:
                     queue.put_nowait((r.json()["refresh_token"], left - 1))
                 return True
 
+            cpu0 = cpu_seconds(proc.pid)
             lat, err, wall = asyncio.run(run_concurrent(base, jobs, args.concurrency, refresh))
-            rows.append(report("refresh grant", lat, err, wall))
+            rows.append(report("refresh grant", lat, err, wall, cpu_seconds(proc.pid) - cpu0))
         finally:
             proc.terminate()
             proc.wait(timeout=15)
@@ -212,8 +220,9 @@ def main() -> int:
 
     print(f"Varco token bench, {os.cpu_count()} cores, 1 broker process, embedded SQLite, "
           f"concurrency {args.concurrency}")
-    print("| what | requests | throughput | p50 | p99 | errors |")
-    print("|---|---|---|---|---|---|")
+    print("| what | requests | throughput | per broker CPU-second | broker CPU/request "
+          "| p50 | p99 | errors |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(row)
     print(f"\nPIN login (form POST to redirect): p50 {login_p50:.1f} ms; argon2id verify "

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from broker.audit import AuditLog
@@ -104,8 +105,8 @@ def _build_providers(settings: Settings, services: ProviderServices) -> dict[str
             continue
         try:
             configs[name] = kind.config.model_validate(raw or {})
-        except ValueError as exc:
-            for err in getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])():
+        except ValidationError as exc:
+            for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"])
                 problems.append(f"providers.{name}.{loc}: {err['msg']}")
     if problems:
@@ -140,13 +141,35 @@ def _install_error_pages(app: FastAPI, hub: LoginHub) -> None:
 
 
 def _install_request_log(app: FastAPI) -> None:
-    """Access log without query strings: codes, tokens and hints never reach the log."""
-    access = logging.getLogger("varco.access")
+    """Access log without query strings: codes, tokens and hints never reach the log.
 
-    @app.middleware("http")
-    async def log_request(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        access.info("%s %s %s %.1fms", request.method, request.url.path, response.status_code,
-                    (time.perf_counter() - started) * 1000)
-        return response
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task per request.
+    """
+    access = logging.getLogger("varco.access")
+    inner = app.build_middleware_stack
+
+    def build():  # wrap the finished stack, outermost
+        stack = inner()
+
+        async def logged(scope, receive, send):
+            if scope["type"] != "http":
+                return await stack(scope, receive, send)
+            started = time.perf_counter()
+            status = 500
+
+            async def send_status(message):
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await stack(scope, receive, send_status)
+            finally:
+                if access.isEnabledFor(logging.INFO):
+                    access.info("%s %s %s %.1fms", scope["method"], scope["path"], status,
+                                (time.perf_counter() - started) * 1000)
+
+        return logged
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]

@@ -36,6 +36,9 @@ class SqliteDatabase:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
+        # One writer at a time inside this process: threads queue on a lock instead of
+        # meeting SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        self._write_lock = threading.Lock()
         # Outside any transaction: SQLite refuses to change the journal mode inside one.
         self._conn().execute("PRAGMA journal_mode=WAL")
 
@@ -58,14 +61,15 @@ class SqliteDatabase:
         if conn.in_transaction:  # nested use joins the outer transaction
             yield conn
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
 
     def execute_script(self, sql: str) -> None:
         with self._lock:
