@@ -203,13 +203,16 @@ class TestIdp:
             identity={k: [v] for k, v in identity.items()},
             in_response_to=in_response_to or req.id,
             destination=destination or req.acs_url,
-            sp_entity_id=audience or req.sp_entity_id,
+            sp_entity_id=req.sp_entity_id,
             name_id=name_id,
             authn={"class_ref": acr or self.answer_level(req, user) or req.acr,
                    "authn_instant": int(datetime.now(UTC).timestamp())},
             sign_response=False, sign_assertion=False)
         root = etree.fromstring(str(resp).encode())
         _spid_shape(root)
+        if audience is not None:
+            for aud in root.iter(f"{{{SAML}}}Audience"):
+                aud.text = audience
         if mutate is not None:
             mutate(root)
         return self.sign(etree.tostring(root), assertion=sign_assertion, response=sign_response)
