@@ -56,7 +56,8 @@ def test_metadata_past_valid_until_is_refused(tmp_path: Path):
     idps = tmp_path / "idps"
     idps.mkdir()
     xml = _idp(tmp_path / "v", "https://v.example").metadata_xml()
-    xml = xml.replace("<ns0:EntityDescriptor ", '<ns0:EntityDescriptor validUntil="2020-01-01T00:00:00Z" ', 1)
+    tag = "<ns0:EntityDescriptor "
+    xml = xml.replace(tag, tag + 'validUntil="2020-01-01T00:00:00Z" ', 1)
     assert "validUntil" in xml
     (idps / "v.xml").write_text(xml)
     reg = IdpRegistry(idps, FixedClock(datetime.now(UTC)).now)
