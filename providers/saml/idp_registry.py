@@ -1,4 +1,4 @@
-"""The trusted IdPs: metadata files in a folder, loaded at start and reloaded on change.
+"""The trusted IdPs: metadata files in folders, loaded at start and reloaded on change.
 
 A file may hold one ``md:EntityDescriptor`` or an ``md:EntitiesDescriptor`` (the form
 the SPID registry publishes). An IdP is trusted only while its metadata is within
@@ -51,8 +51,9 @@ class Rejected:
 class IdpRegistry:
     """IdPs from a metadata folder, checked against the injected clock."""
 
-    def __init__(self, folder: Path, now: Callable[[], datetime], *, pattern: str = "*.xml"):
-        self.folder = Path(folder)
+    def __init__(self, folders: Path | list[Path], now: Callable[[], datetime], *,
+                 pattern: str = "*.xml"):
+        self.folders = [Path(f) for f in (folders if isinstance(folders, list) else [folders])]
         self._now = now
         self._pattern = pattern
         self._lock = threading.Lock()
@@ -62,10 +63,12 @@ class IdpRegistry:
         self.refresh(force=True)
 
     def _scan(self) -> tuple[tuple[str, float, int], ...]:
-        if not self.folder.is_dir():
-            return ()
-        return tuple(sorted((str(p), p.stat().st_mtime, p.stat().st_size)
-                            for p in self.folder.glob(self._pattern)))
+        found = []
+        for folder in self.folders:
+            if folder.is_dir():
+                found.extend((str(p), p.stat().st_mtime, p.stat().st_size)
+                             for p in folder.glob(self._pattern))
+        return tuple(sorted(found))
 
     def refresh(self, force: bool = False) -> bool:
         """Reload if any metadata file changed; True when a reload happened."""

@@ -119,8 +119,11 @@ class SpidProvider:
             org_id=cfg.organization_identifier, org_name=cfg.organization.name,
             common_name=cfg.organization.display_name, locality=cfg.locality,
             now=services.clock.now(), key_size=cfg.key_size)
-        self.registry = IdpRegistry(_path(cfg.idp_metadata_dir, services.config_dir)
-                                    or Path(), services.clock.now)
+        # The configured folder, plus <data_dir>/spid-idps where generated metadata (the
+        # demo's test IdP, the conformance suite's fake IdP) is dropped.
+        configured = _path(cfg.idp_metadata_dir, services.config_dir) or Path()
+        self.registry = IdpRegistry([configured, Path(services.data_dir) / "spid-idps"],
+                                    services.clock.now)
         self._metadata: bytes | None = None
         self._router = APIRouter()
         self._router.add_api_route("/metadata", self.metadata, methods=["GET"])
