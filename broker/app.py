@@ -12,10 +12,12 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from broker.admin_api import audit_router
 from broker.audit import AuditLog
 from broker.clock import Clock, SystemClock
 from broker.config import Settings
@@ -30,6 +32,7 @@ from broker.web import Renderer
 from providers.base import Provider, ProviderServices, provider_types
 
 log = logging.getLogger("varco.app")
+API_PREFIXES = ("/admin/", "/api/")  # machine clients: errors as JSON, not pages
 PROVIDERS_DIR = Path(__file__).resolve().parent.parent / "providers"
 
 
@@ -71,6 +74,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     ctx.front = front
     app.include_router(front.router)
     app.include_router(hub.router)
+    app.include_router(audit_router())
     for name, provider in ctx.providers.items():
         app.include_router(provider.router, prefix=f"/{name}")
     if settings.demo_rp:
@@ -120,6 +124,12 @@ def _install_error_pages(app: FastAPI, hub: LoginHub) -> None:
 
     @app.exception_handler(BrokerError)
     async def broker_error(request: Request, exc: BrokerError):
+        if request.url.path.startswith(API_PREFIXES):
+            log.warning("error_id=%s code=%s status=%s detail=%s", exc.error_id, exc.code,
+                        exc.status, exc.detail)
+            return JSONResponse({"error": exc.code, "error_description": exc.message.en,
+                                 "error_id": exc.error_id}, status_code=exc.status,
+                                headers={"Cache-Control": "no-store"})
         return hub.fail(request, exc)
 
     @app.exception_handler(RequestValidationError)

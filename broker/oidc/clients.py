@@ -37,6 +37,7 @@ AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_j
 KNOWN_SCOPES = frozenset({
     "openid", "profile", "email", "fiscal_number", "abilitazioni", "offline_access"})
 
+ADMIN_SCOPES = frozenset({"admin:directory", "admin:pin", "contact-center", "admin:audit"})
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -52,7 +53,7 @@ class ClientConfig(BaseModel):
     jwks: dict[str, Any] | None = Field(None, description="public keys for private_key_jwt")
     jwks_file: Path | None = None
     token_endpoint_auth_method: AuthMethod = "client_secret_basic"  # noqa: S105
-    redirect_uris: tuple[str, ...] = Field(min_length=1)
+    redirect_uris: tuple[str, ...] = ()
     post_logout_redirect_uris: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ("openid",)
     id_token_signed_response_alg: Literal["ES256", "RS256"] = "ES256"  # noqa: S105
@@ -60,6 +61,9 @@ class ClientConfig(BaseModel):
     subject_type: Literal["pairwise", "public"] = "pairwise"
     sector_identifier: str | None = None
     tags: tuple[str, ...] = ()
+    admin_scopes: tuple[str, ...] = Field(
+        (), description="admin API scopes this client may call (e.g. admin:directory, "
+                        "admin:pin, contact-center); such clients call with client auth")
 
     @model_validator(mode="after")
     def _coherent(self) -> ClientConfig:
@@ -77,6 +81,12 @@ class ClientConfig(BaseModel):
             problems.append("secret_hash must look like sha256:<64 lowercase hex digits>")
         if "openid" not in self.scopes:
             problems.append("scopes must include openid")
+        if not self.redirect_uris and not self.admin_scopes:
+            problems.append("redirect_uris: at least one is needed (only admin clients "
+                            "may have none)")
+        bad_admin = sorted(set(self.admin_scopes) - ADMIN_SCOPES)
+        if bad_admin:
+            problems.append(f"unknown admin_scopes {bad_admin}; known: {sorted(ADMIN_SCOPES)}")
         unknown = sorted(set(self.scopes) - KNOWN_SCOPES)
         if unknown:
             problems.append(f"unknown scopes {unknown}; known: {sorted(KNOWN_SCOPES)}")
