@@ -25,7 +25,14 @@ from broker.context import BrokerContext
 from broker.errors import AccessDenied, BrokerError, LoginExpired, NotFound, Text
 from broker.fiscal_code import mask
 from broker.flow import Unmet, unmet
-from broker.model import AuthEvent, AuthRequest, ClientInfo, Decision, LoginRecord
+from broker.model import (
+    AuthEvent,
+    AuthRequest,
+    BrokerSession,
+    ClientInfo,
+    Decision,
+    LoginRecord,
+)
 from broker.policy import PolicyInput
 
 log = logging.getLogger("varco.login")
@@ -186,6 +193,9 @@ class LoginHub:
 
     def verify_csrf(self, request: Request, token: str | None) -> None:
         self.ctx.templates.verify_csrf(request, token)
+
+    def session(self, request: Request) -> BrokerSession | None:
+        return self.ctx.sessions.current(request)
 
     # --- routes --------------------------------------------------------------------
     def chooser(self, request: Request, tx: str | None = None) -> Response:

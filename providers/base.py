@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from broker.errors import BrokerError, Text
-from broker.model import AuthEvent, AuthRequest
+from broker.model import AuthEvent, AuthRequest, BrokerSession
 
 if TYPE_CHECKING:
     from broker.clock import Clock
@@ -55,6 +55,9 @@ class LoginHub(Protocol):
 
     def verify_csrf(self, request: Request, token: str | None) -> None:
         """Raise ``CsrfError`` unless ``token`` is this browser's CSRF token."""
+
+    def session(self, request: Request) -> BrokerSession | None:
+        """This browser's broker session, if any (e.g. the telephone-PIN page needs one)."""
 
 
 @dataclass(frozen=True)
