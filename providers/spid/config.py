@@ -135,5 +135,5 @@ class SpidConfig(ProviderConfig):
         if self.profile == "public":
             return f"PA:IT-{self.ipa_code}"
         if self.vat_number:
-            return f"VAT{self.vat_number}"
+            return f"VATIT-{self.vat_number.removeprefix('IT')}"
         return f"CF:IT-{self.fiscal_code}"
