@@ -97,13 +97,19 @@ class Conformance:
         return proc, data
 
 
-def _failures(report: dict) -> list[str]:
-    out = []
+def _checks(report: dict, category_prefix: str) -> list[dict]:
+    """The individual checks spid-sp-test reported for one category (metadata, response...)."""
+    out: list[dict] = []
     for category, tests in report.get("test", {}).get("sp", {}).items():
-        for method, body in tests.items():
-            for check in body.get("errors", []) if isinstance(body, dict) else []:
-                out.append(f"{category}/{method}: {check.get('test')} {check.get('value', '')}")
+        if category.startswith(category_prefix):
+            for body in tests.values():
+                out.extend(body)
     return out
+
+
+def _failures(report: dict) -> list[str]:
+    return [f"{c.get('test')} {c.get('value', '')}" for c in _checks(report, "")
+            if c.get("result") != "success"]
 
 
 def _start(tmp_path: Path, profile: str) -> Iterator[Conformance]:
@@ -168,11 +174,13 @@ def private(tmp_path: Path) -> Iterator[Conformance]:
 def test_metadata_public_profile(public: Conformance):
     proc, report = public.run("--extra", "-pr", "spid-sp-public")
     assert proc.returncode == 0, _failures(report) or proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert len(_checks(report, "metadata")) >= 100
 
 
 def test_metadata_private_profile(private: Conformance):
     proc, report = private.run("--extra", "-pr", "spid-sp-private")
     assert proc.returncode == 0, _failures(report) or proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert len(_checks(report, "metadata")) >= 100
 
 
 def test_authn_request_and_all_responses(public: Conformance):
@@ -180,4 +188,21 @@ def test_authn_request_and_all_responses(public: Conformance):
         "--extra", "-pr", "spid-sp-public", "--authn-url", public.authn_url,
         "-ap", "spid_sp_plugin.BrokerFlow", "-tr", "-aj", public.env["CONFORMANCE_ATTRS"])
     assert proc.returncode == 0, _failures(report) or proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "executed" in proc.stdout
+    responses = _checks(report, "response")
+    authn = _checks(report, "authnrequest")
+    print(f"responses: {len(responses)} checks, authn request: {len(authn)} checks")
+    assert len(responses) >= 111 and all(c["result"] == "success" for c in responses)
+    assert len(authn) >= 40 and all(c["result"] == "success" for c in authn)
+
+
+def test_bundled_fake_idp_with_expired_certificate_is_refused(tmp_path: Path):
+    """Without a fresh key pair, spid-sp-test's own IdP certificate is expired: refused."""
+    from providers.saml.idp_registry import IdpRegistry
+
+    env = {k: v for k, v in os.environ.items() if k not in ("IDP_ENTITYID", "IDP_CERT_PATH")}
+    md = subprocess.run([str(BIN), "--idp-metadata"], env=env, capture_output=True, text=True,
+                        check=True, timeout=120)
+    (tmp_path / "bundled.xml").write_text(md.stdout[md.stdout.index("<"):])
+    registry = IdpRegistry(tmp_path, SystemClock().now)
+    assert registry.all() == []
+    assert any("expired" in r.reason for r in registry.rejected), registry.rejected
