@@ -69,3 +69,39 @@ def test_english_switch_and_refusal_for_resident_in_italy(broker, browser) -> No
     assert page.locator("html").get_attribute("lang") == "en"
     assert "/demo-rp/callback" not in page.url
     page.close()
+
+
+def _pin_login(page, cf: str, pin: str) -> None:
+    page.get_by_role("link", name="PIN").first.click()
+    page.get_by_label("Codice fiscale").fill(cf)
+    page.get_by_label("PIN").fill(pin)
+    page.keyboard.press("Enter")
+
+
+def test_second_service_reuses_the_session_and_asks_ordinario_to_step_up(
+        broker, browser) -> None:
+    # Laura (dispositivo): one login, then the pension portal signs her in without a form.
+    page = browser.new_page()
+    page.goto(f"{broker.url}/demo-rp/")
+    page.get_by_role("link", name="Accedi (profilo ordinario)").click()
+    _pin_login(page, "BNCLRA85M41Z404W", "Abroad01")
+    page.wait_for_url(f"{broker.url}/demo-rp/callback*")
+    page.get_by_role("link", name="Torna ai servizi dimostrativi").click()
+    page.get_by_role("link", name="Domanda di pensione").click()
+    page.wait_for_url(f"{broker.url}/demo-rp/pension-portal/callback*")
+    assert "pension-portal" in page.content() and "BNCLRA85M41Z404W" not in page.url
+    page.close()
+
+    # Giuseppe (ordinario): the pension portal needs dispositivo, so the login page
+    # comes back and says why, instead of handing the RP a weaker login.
+    page = browser.new_page()
+    page.goto(f"{broker.url}/demo-rp/")
+    page.get_by_role("link", name="Accedi (profilo ordinario)").click()
+    _pin_login(page, "VRDGPP70C15Z110R", "Abroad02")
+    page.wait_for_url(f"{broker.url}/demo-rp/callback*")
+    page.get_by_role("link", name="Torna ai servizi dimostrativi").click()
+    page.get_by_role("link", name="Domanda di pensione").click()
+    page.wait_for_load_state()
+    assert "/pension-portal/callback" not in page.url
+    assert "profilo dispositivo" in page.get_by_role("status").inner_text()
+    page.close()
