@@ -110,8 +110,16 @@ class TokenStore:
 
     # --- codes ----------------------------------------------------------------------
     def issue_code(self, record: CodeRecord) -> str:
+        """Store a code, and at once the marker that names its grant.
+
+        The marker is written before anyone can present the code, so a replay racing the
+        first redemption still finds it and revokes the grant (no window between the
+        atomic ``take`` and a later marker write).
+        """
         code = new_token()
-        self.eph.put(NS_CODE, _h(code), record.model_dump_json(), self.settings.code_lifetime)
+        key = _h(code)
+        self.eph.put(NS_CODE_USED, key, record.grant.grant_id, self.marker_ttl)
+        self.eph.put(NS_CODE, key, record.model_dump_json(), self.settings.code_lifetime)
         return code
 
     def redeem_code(self, code: str) -> CodeRecord | None:
@@ -124,7 +132,6 @@ class TokenStore:
                 self.revoke_grant(grant_id)
             return None
         record = CodeRecord.model_validate_json(raw)
-        self.eph.put(NS_CODE_USED, key, record.grant.grant_id, self.marker_ttl)
         if self.is_revoked(record.grant):
             return None
         return record
@@ -143,6 +150,8 @@ class TokenStore:
         record = TokenRecord(kind=kind, grant=grant, scopes=scopes, issued_at=now,
                              expires_at=now + ttl)
         ns = NS_ACCESS if kind == "access_token" else NS_REFRESH
+        if kind == "refresh_token":  # the reuse marker exists before the token does
+            self.eph.put(NS_REFRESH_USED, _h(token), grant.grant_id, self.marker_ttl)
         self.eph.put(ns, _h(token), record.model_dump_json(), ttl)
         return token, ttl
 
@@ -177,7 +186,6 @@ class TokenStore:
                 self.revoke_grant(grant_id)
             return None
         record = TokenRecord.model_validate_json(raw)
-        self.eph.put(NS_REFRESH_USED, key, record.grant.grant_id, self.marker_ttl)
         if record.expires_at <= self.now() or self.is_revoked(record.grant):
             return None
         return record
