@@ -97,6 +97,9 @@ class TestIdp:
         self._sp_metadata = sp_metadata
         self._server: Server | None = None
         self._lock = threading.Lock()
+        # What the SLO routes saw, for tests: NameIDs logged out, statuses received.
+        self.logout_requests: list[str] = []
+        self.logout_results: list[str] = []
 
     # --- configuration ----------------------------------------------------------------
     def _config(self, sp_metadata: str | None) -> IdPConfig:
