@@ -22,6 +22,7 @@ Example (``config/demo.yaml``)::
         attributes: [spidCode, name, familyName, fiscalNumber, email, dateOfBirth,
                      placeOfBirth, address, mobilePhone]
         binding: redirect                # AuthnRequest binding: redirect | post
+        test_idp: true                   # demo only: the pysaml2 test IdP at /test-idp
 
 Every key is checked at load; unknown keys are errors.
 """
@@ -105,6 +106,8 @@ class SpidConfig(ProviderConfig):
     binding: Literal["redirect", "post"] = "redirect"
     clock_skew: int = Field(60, ge=0, le=300, description="Seconds of tolerated clock skew.")
     request_ttl: int = Field(900, gt=0, le=3600, description="Seconds a login at the IdP may take.")
+    test_idp: bool = Field(False, description="Demo only: serve the pysaml2 test IdP at "
+                                              "/test-idp and trust it (never in production).")
 
     @model_validator(mode="after")
     def _profile_fields(self) -> SpidConfig:

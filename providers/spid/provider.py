@@ -156,10 +156,14 @@ class SpidProvider:
         return await self.slo.start(request, event, return_to)
 
     # --- routes -------------------------------------------------------------------------
-    def metadata(self) -> Response:
+    def metadata_xml(self) -> bytes:
+        """The signed SP metadata (built once; the test IdP reads it in process)."""
         if self._metadata is None:
             self._metadata = build_metadata(self.cfg, self.endpoints, self.keys)
-        return Response(self._metadata, media_type="application/samlmetadata+xml")
+        return self._metadata
+
+    def metadata(self) -> Response:
+        return Response(self.metadata_xml(), media_type="application/samlmetadata+xml")
 
     async def login_route(self, request: Request, tx: str = "", idp: str = "") -> Response:
         """``/spid/login?tx=..&idp=<entityID>``: the IdP list links here."""

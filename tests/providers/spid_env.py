@@ -194,3 +194,11 @@ def start_spid_env(broker_factory: Any, tmp_path: Path, **spid: Any) -> SpidEnv:
         assert time.monotonic() < deadline, "IdP did not start"
         time.sleep(0.02)
     return SpidEnv(broker, idp, server, idp_dir)
+
+
+@dataclass
+class RunningLike:
+    """The two fields of the lead's RunningBroker the SPID browser uses."""
+
+    url: str
+    ctx: Any

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from spid_env import SpidEnv, start_spid_env
+import uvicorn
+from conftest import demo_settings
+from spid_env import RunningLike, SpidEnv, free_port, spid_section, start_spid_env
+
+from broker.app import create_app
+from broker.clock import FixedClock
+from broker.testidp.mount import PREFIX, demo_test_idp
 
 pytestmark = pytest.mark.integration
 
@@ -136,3 +145,29 @@ def test_sp_metadata_is_signed_with_the_sp_certificate(spid: SpidEnv):
     verify_element(root, [cert_from_b64(cert)])
     sp = root.find("{urn:oasis:names:tc:SAML:2.0:metadata}SPSSODescriptor")
     assert sp.get("AuthnRequestsSigned") == "true" and sp.get("WantAssertionsSigned") == "true"
+
+
+def test_test_idp_mounted_inside_the_broker_process(tmp_path: Path):
+    """The demo setup: the test IdP served by the broker itself at /test-idp."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    base = demo_settings(tmp_path / "data")
+    settings = base.model_copy(update={"providers": {
+        **base.providers, "spid": spid_section(tmp_path / "none", test_idp=True)}})
+    app = create_app(settings, clock=FixedClock(datetime.now(UTC)), issuer=url)
+    provider = app.state.ctx.providers["spid"]
+    assert provider.cfg.test_idp
+    router, idp = demo_test_idp(url, settings.data_dir, provider.metadata_xml)
+    app.include_router(router, prefix=PREFIX)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        env = SpidEnv(RunningLike(url, app.state.ctx), idp, server, tmp_path)
+        browser = env.browser()
+        login, r = browser.login("mario.rossi")
+        assert browser.tokens(login, r)["claims"]["acr"] == "https://www.spid.gov.it/SpidL2"
+    finally:
+        server.should_exit = True
