@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from conftest import demo_settings
-from spid_env import RunningLike, SpidEnv, free_port, spid_section, start_spid_env
+from conftest import demo_settings, start_broker
+from spid_env import (
+    RunningLike,
+    SpidEnv,
+    form_fields,
+    free_port,
+    spid_section,
+    start_spid_env,
+)
 
 from broker.app import create_app
 from broker.clock import FixedClock
@@ -119,8 +126,6 @@ def test_login_page_lists_the_idp_and_the_post_binding_works(broker_factory, tmp
         assert link, page.text
         post_page = browser.http.get(env.broker.url + _html.unescape(link.group(1)))
         assert post_page.status_code == 200 and 'name="SAMLRequest"' in post_page.text
-        from spid_env import form_fields
-
         action, fields = form_fields(post_page.text)
         form = browser.http.post(action, data=fields)
         acs = browser.post_to_acs(browser.idp_submit(form, "mario.rossi"))
@@ -171,3 +176,24 @@ def test_test_idp_mounted_inside_the_broker_process(tmp_path: Path):
         assert browser.tokens(login, r)["claims"]["acr"] == "https://www.spid.gov.it/SpidL2"
     finally:
         server.should_exit = True
+
+
+def test_second_broker_process_shares_the_replay_cache(broker_factory, tmp_path: Path):
+    """Two brokers behind one public URL (same data folder): a response used at one is
+    refused at the other."""
+    env = start_spid_env(broker_factory, tmp_path)
+    try:
+        twin = start_broker(env.broker.ctx.settings, clock=env.broker.clock)
+        try:
+            browser = env.browser()
+            login, r = browser.authorize()
+            idp_page = browser.idp_submit(browser.to_idp_form(r), "mario.rossi")
+            first = browser.follow(browser.post_to_acs(idp_page), stop_at=login.redirect_uri)
+            assert first.status_code in (302, 303)
+            action, fields = form_fields(idp_page.text)
+            replay = browser.http.post(action.replace(env.broker.url, twin.url), data=fields)
+            assert replay.status_code == 400
+        finally:
+            twin.stop()
+    finally:
+        env.stop()
