@@ -36,6 +36,20 @@ class TokenSettings(Section):
     clock_skew: int = Field(60, ge=0, le=300)
 
 
+class DirectorySettings(Section):
+    """Where roles come from (issue 5): the embedded tables, or an LDAP directory (read-only)."""
+
+    backend: Literal["embedded", "ldap"] = "embedded"
+    demo: bool = Field(False, description="Seed the demo roles (README) into the embedded one.")
+    ldap_url: str | None = Field(None, description="ldaps://host:636 or ldap://host:389")
+    start_tls: bool = Field(False, description="StartTLS on an ldap:// URL (required then).")
+    bind_dn: str | None = Field(None, description="A read-only bind account.")
+    password_env: str = Field("VARCO_LDAP_PASSWORD", description="Env var with its password.")
+    base_dn: str | None = Field(None, description="e.g. dc=varco,dc=example")
+    tls_ca: Path | None = Field(None, description="CA file that signed the server certificate.")
+    timeout: float = Field(3.0, gt=0, le=30, description="Seconds per connect and per search.")
+
+
 class Settings(Section):
     """The whole broker configuration."""
 
@@ -55,6 +69,7 @@ class Settings(Section):
     session: SessionSettings = SessionSettings()
     tokens: TokenSettings = TokenSettings()
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    directory: DirectorySettings = DirectorySettings()
     source: Path | None = Field(None, exclude=True)
 
     def with_issuer(self, issuer: str) -> Settings:

@@ -134,10 +134,13 @@ class Outcome:
 # --- compiling -------------------------------------------------------------------------
 
 def compile_when(doc: YamlDoc, path: tuple[str | int, ...], raw: Any,
-                 problems: list[str]) -> Cond | None:
-    """Compile a ``when`` mapping found at ``path`` of ``doc``; append problems, None if any."""
+                 problems: list[str], *, in_some: bool = False) -> Cond | None:
+    """Compile a ``when`` mapping found at ``path`` of ``doc``; append problems, None if any.
+
+    ``in_some`` allows ``item.*`` fields (a grant's ``where`` is evaluated per item).
+    """
     before = len(problems)
-    cond = _compile_map(doc, path, raw, problems, False)
+    cond = _compile_map(doc, path, raw, problems, in_some)
     return cond if len(problems) == before else None
 
 
@@ -392,26 +395,30 @@ def evaluate(cond: Cond, resolve: Resolver) -> Outcome:
     return Outcome(ok, text, children, "any")
 
 
+def item_resolver(resolve: Resolver, item: Any) -> Resolver:
+    """A resolver where ``item`` and ``item.<path>`` name one element of a list of facts."""
+
+    def inner(path: str) -> Any:
+        if path == "item":
+            return item
+        if path.startswith("item."):
+            node = item
+            for part in path[5:].split("."):
+                if isinstance(node, dict) and part in node:
+                    node = node[part]
+                else:
+                    return Missing
+            return Missing if node is None else node
+        return resolve(path)
+
+    return inner
+
+
 def _evaluate_some(cond: Some, resolve: Resolver) -> Outcome:
     items = resolve(cond.of)
     if not isinstance(items, list | tuple):
         return Outcome(False, f"some of {cond.of} ✗ (is {show(items)})", (), "some")
-    children = []
-    for item in items:
-        def inner(path: str, item: Any = item) -> Any:
-            if path == "item":
-                return item
-            if path.startswith("item."):
-                node = item
-                for part in path[5:].split("."):
-                    if isinstance(node, dict) and part in node:
-                        node = node[part]
-                    else:
-                        return Missing
-                return Missing if node is None else node
-            return resolve(path)
-
-        children.append(evaluate(cond.where, inner))
+    children = [evaluate(cond.where, item_resolver(resolve, item)) for item in items]
     ok = any(c.ok for c in children)
     matched = sum(c.ok for c in children)
     text = (f"some of {cond.of} {'✓' if ok else '✗'} ({matched} of {len(children)} match"

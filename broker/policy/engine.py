@@ -5,7 +5,11 @@
   and message (files by name, rules in file order);
 - else if any ``allow`` rule fires, the decision allows with the highest privilege
   granted (ties: the first rule), and its acr (the rule's, or the event's);
-- else it is a deny (``no_rule_allows``).
+- else it is a deny (``no_rule_allows``);
+- an allowed login then gets its abilitazioni from the ``grant`` and ``refuse`` rules
+  (``broker.policy.grants``: credential strength, refusals override grants, grants extend,
+  exclusive pairs never both), and the relying party's ``requirements`` are checked: a
+  client that needs, say, an ISEE operator denies a login without one.
 The trace lists every rule, fired or not, with the reason. Pure: no I/O but ``load``.
 """
 
@@ -17,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from broker.errors import AccessDenied, PolicyError
-from broker.model import Decision, Privilege, RuleTrace
+from broker.model import Abilitazione, Decision, Privilege, RuleTrace
 from broker.policy.conditions import Missing, Outcome, evaluate, partial
+from broker.policy.grants import apply_grants
 from broker.policy.inputs import PolicyInput, level_of
-from broker.policy.loader import CompiledRule, load_rules
+from broker.policy.loader import CompiledRequirement, CompiledRule, load_policy
+from broker.policy.schema import Requirement
 
 DEFAULT_DENY_REASON = "no_rule_allows"
 
@@ -29,14 +35,17 @@ DEFAULT_DENY_REASON = "no_rule_allows"
 class RuleResult:
     rule: CompiledRule
     outcome: Outcome
+    notes: tuple[str, ...] = ()  # what a grant/refuse rule did, item by item
+    did: bool | None = None  # grant/refuse: whether it changed the abilitazioni
 
     @property
     def fired(self) -> bool:
-        return self.outcome.ok
+        return self.outcome.ok if self.did is None else self.did
 
     def trace(self) -> RuleTrace:
+        why = "; ".join((self.outcome.text, *self.notes))
         return RuleTrace(rule=self.rule.id, source=self.rule.source, fired=self.fired,
-                         effect=self.rule.effect, why=self.outcome.text)
+                         effect=self.rule.effect, why=why)
 
 
 @dataclass(frozen=True)
@@ -91,33 +100,75 @@ def _dig(data: Any, dotted: str) -> Any:
 class PolicyEngine:
     """A loaded, validated set of rules. Immutable: reload builds a new engine."""
 
-    def __init__(self, rules: list[CompiledRule] | tuple[CompiledRule, ...], source: str = ""):
+    def __init__(self, rules: list[CompiledRule] | tuple[CompiledRule, ...], source: str = "",
+                 requirements: list[CompiledRequirement] | tuple[CompiledRequirement, ...] = ()):
         self._rules = tuple(rules)
         self.source = source
+        self._requirements = {r.requirement.client: r for r in requirements}
 
     @classmethod
     def load(cls, directory: Path) -> PolicyEngine:
         """Load every policy file in ``directory``; ``PolicyError`` lists every problem."""
-        rules, problems = load_rules(Path(directory))
+        rules, requirements, problems = load_policy(Path(directory))
         if problems:
             raise PolicyError(problems)
-        return cls(rules, str(directory))
+        return cls(rules, str(directory), requirements)
 
     @property
     def rules(self) -> tuple[CompiledRule, ...]:
         return self._rules
 
+    def requirement_for(self, client_id: str) -> Requirement | None:
+        """What policy says relying party ``client_id`` needs (None: nothing more)."""
+        found = self._requirements.get(client_id)
+        return found.requirement if found else None
+
+    def needs_directory(self, client_id: str, scopes: tuple[str, ...] = ()) -> bool:
+        """Does a login for this client depend on directory facts (fail closed without)?"""
+        req = self.requirement_for(client_id)
+        return "abilitazioni" in scopes or (req is not None and req.abilitazione is not None)
+
     def evaluate(self, inp: PolicyInput) -> Evaluation:
         get = resolver(inp)
-        results = tuple(RuleResult(rule, evaluate(rule.when, get)) for rule in self._rules)
-        return Evaluation(results, self._combine(inp, results))
+        results = []
+        for rule in self._rules:
+            outcome = evaluate(rule.when, get)
+            spec = rule.grant or rule.refuse
+            if spec is not None and spec.items is not None:
+                items = evaluate(spec.items, get)
+                outcome = Outcome(outcome.ok and items.ok, f"{outcome.text}; {items.text}",
+                                  (outcome, items), "all")
+            results.append(RuleResult(rule, outcome))
+        return self._combine(inp, results, get)
 
     def decide(self, inp: PolicyInput) -> Decision:
         """The decision for ``inp``, with the trace of every rule."""
         return self.evaluate(inp).decision
 
-    def _combine(self, inp: PolicyInput, results: tuple[RuleResult, ...]) -> Decision:
-        trace = tuple(r.trace() for r in results)
+    def _combine(self, inp: PolicyInput, results: list[RuleResult], get: Any) -> Evaluation:
+        granted = None
+        allows = [r.rule for r in results if r.fired and r.rule.allow is not None]
+        denies = [r.rule for r in results if r.fired and r.rule.deny is not None]
+        if allows and not denies:
+            best = max(allows, key=lambda r: (r.allow.privilege.rank if r.allow else 0,
+                                              -allows.index(r)))
+            assert best.allow is not None
+            granted = apply_grants([(r.rule, r.outcome) for r in results], get,
+                                   best.allow.privilege)
+            results = [RuleResult(r.rule, r.outcome, tuple(granted.notes.get(r.rule.id, ())),
+                                  (r.rule.id in granted.granted_by) if r.rule.effect in (
+                                      "grant", "refuse") else None) for r in results]
+        else:
+            idle = ("the login is not allowed: no abilitazioni",)
+            results = [RuleResult(r.rule, r.outcome, idle if r.outcome.ok else (), False)
+                       if r.rule.effect in ("grant", "refuse") else r for r in results]
+        decision = self._decide(inp, tuple(results), granted.abilitazioni if granted else (),
+                                granted.extra if granted else [])
+        return Evaluation(tuple(results), decision)
+
+    def _decide(self, inp: PolicyInput, results: tuple[RuleResult, ...],
+                abilitazioni: tuple[Abilitazione, ...], extra: list[RuleTrace]) -> Decision:
+        trace = (*(r.trace() for r in results), *extra)
         denies = [r.rule for r in results if r.fired and r.rule.deny is not None]
         if denies:
             deny = denies[0].deny
@@ -132,8 +183,21 @@ class PolicyEngine:
         best = max(allows, key=lambda r: (r.allow.privilege.rank if r.allow else 0,
                                           -allows.index(r)))
         assert best.allow is not None
-        return Decision(allow=True, reason=best.id, privilege=best.allow.privilege,
-                        acr=best.allow.acr or inp.event.acr, trace=trace)
+        privilege = best.allow.privilege
+        req = self._requirements.get(inp.client.client_id)
+        if req is not None:
+            why = unmet_requirement(req.requirement, privilege, abilitazioni)
+            trace = (*trace, RuleTrace(
+                rule=f"requirement:{req.requirement.client}", source=req.source,
+                fired=why is not None, effect="deny",
+                why=why or f"met: {req.requirement.description}"))
+            if why is not None:
+                msg = req.requirement.message
+                return Decision(allow=False, reason=req.requirement.reason, message_it=msg.it,
+                                message_en=msg.en, trace=trace)
+        return Decision(allow=True, reason=best.id, privilege=privilege,
+                        acr=best.allow.acr or inp.event.acr, abilitazioni=abilitazioni,
+                        trace=trace)
 
     def provider_can_satisfy(self, provider: str, required_privilege: Privilege | None) -> bool:
         """Could a login with ``provider`` ever be allowed with ``required_privilege``?
@@ -154,6 +218,29 @@ class PolicyEngine:
             and partial(rule.when, known) is not False
             for rule in self._rules
         )
+
+
+def fits(requirement: Requirement | None, abilitazione: Abilitazione) -> bool:
+    """Does this abilitazione give what the relying party needs (no need: it fits)?"""
+    need = requirement.abilitazione if requirement else None
+    if need is None:
+        return True
+    return abilitazione.kind == need.kind and (
+        not need.services_any or bool(set(abilitazione.services) & set(need.services_any)))
+
+
+def unmet_requirement(requirement: Requirement, privilege: Privilege | None,
+                      abilitazioni: tuple[Abilitazione, ...]) -> str | None:
+    """Why a login does not meet ``requirement`` (None when it does)."""
+    if requirement.privilege is not None and (
+            privilege is None or not privilege.satisfies(requirement.privilege)):
+        return (f"needs privilege {requirement.privilege.value}, this login gives "
+                f"{privilege.value if privilege else 'none'}")
+    need = requirement.abilitazione
+    if need is not None and not any(fits(requirement, a) for a in abilitazioni):
+        services = f" with one of [{', '.join(need.services_any)}]" if need.services_any else ""
+        return f"needs an abilitazione {need.kind}{services}: none granted"
+    return None
 
 
 class PolicyHolder:

@@ -8,12 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from broker.policy.conditions import Cond, compile_when
-from broker.policy.schema import SUPPORTED_VERSIONS, Allow, Deny, PolicyFile, Rule
+from broker.policy.conditions import All, Cond, Ref, Some, check_field, compile_when
+from broker.policy.schema import (
+    SUPPORTED_VERSIONS,
+    Allow,
+    Deny,
+    Grant,
+    PolicyFile,
+    Refuse,
+    Requirement,
+    Rule,
+)
 from broker.yamlfile import YamlDoc, YamlProblem, load
+
+
+@dataclass(frozen=True)
+class CompiledGrant:
+    """A ``grant`` or ``refuse`` ready to apply: items to match, scope and services to build."""
+
+    spec: Grant | Refuse
+    items: Some | None  # None: one abilitazione when ``when`` holds
+    scope: tuple[tuple[str, str | Ref], ...]
+    services: tuple[str, ...] | Ref
 
 
 @dataclass(frozen=True)
@@ -26,10 +46,22 @@ class CompiledRule:
     when: Cond
     allow: Allow | None
     deny: Deny | None
+    grant: CompiledGrant | None = None
+    refuse: CompiledGrant | None = None
 
     @property
     def effect(self) -> str:
+        if self.grant is not None:
+            return "grant"
+        if self.refuse is not None:
+            return "refuse"
         return "allow" if self.allow is not None else "deny"
+
+
+@dataclass(frozen=True)
+class CompiledRequirement:
+    requirement: Requirement
+    source: str
 
 
 def policy_files(directory: Path) -> list[Path]:
@@ -38,9 +70,17 @@ def policy_files(directory: Path) -> list[Path]:
 
 def load_rules(directory: Path) -> tuple[list[CompiledRule], list[str]]:
     """Every rule in ``directory`` and every problem found (both lists may be non-empty)."""
+    rules, _, problems = load_policy(directory)
+    return rules, problems
+
+
+def load_policy(directory: Path) -> tuple[list[CompiledRule], list[CompiledRequirement],
+                                          list[str]]:
+    """Rules, relying-party requirements and every problem found in ``directory``."""
     directory = Path(directory)
+    requirements: list[CompiledRequirement] = []
     if not directory.is_dir():
-        return [], [f"{directory}: policy folder not found"]
+        return [], [], [f"{directory}: policy folder not found"]
     problems: list[str] = []
     rules: list[CompiledRule] = []
     stray = sorted(directory.glob("*.yml"))
@@ -63,7 +103,71 @@ def load_rules(directory: Path) -> tuple[list[CompiledRule], list[str]]:
                 continue
             seen[rule.id] = rule.source
             rules.append(rule)
-    return rules, problems
+        requirements += compile_requirements(doc, problems)
+    clients: dict[str, str] = {}
+    for req in requirements:
+        first = clients.setdefault(req.requirement.client, req.source)
+        if first != req.source:
+            problems.append(f"{req.source}: requirements: client {req.requirement.client!r} "
+                            f"already has requirements (at {first})")
+    return rules, requirements, problems
+
+
+def compile_requirements(doc: YamlDoc, problems: list[str]) -> list[CompiledRequirement]:
+    raw = doc.data.get("requirements") if isinstance(doc.data, dict) else None
+    out = []
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        path = ("requirements", i)
+        if not isinstance(item, dict):
+            problems.append(doc.problem(path, "a requirement is a mapping"))
+            continue
+        try:
+            req = Requirement.model_validate(item)
+        except ValidationError as exc:
+            problems.extend(doc.pydantic_problems(exc, prefix=path, data=item))
+            continue
+        out.append(CompiledRequirement(req, doc.where(path)))
+    return out
+
+
+def _compile_grant(doc: YamlDoc, path: tuple[str | int, ...], spec: Grant | Refuse,
+                   raw: dict[str, Any], problems: list[str]) -> CompiledGrant | None:
+    before = len(problems)
+    items = None
+    if spec.for_each is not None:
+        why = check_field(spec.for_each)
+        if why:
+            problems.append(doc.problem((*path, "for_each"), why))
+        else:
+            where = compile_when(doc, (*path, "where"), raw.get("where"), problems,
+                                 in_some=True) if spec.where is not None else All((), 0)
+            if where is not None:
+                items = Some(spec.for_each, where, doc.line((*path, "for_each")))
+    in_item = spec.for_each is not None
+    scope: list[tuple[str, str | Ref]] = []
+    for key, value in spec.scope.items():
+        where_ = (*path, "scope", key)
+        if isinstance(value, dict) and set(value) == {"ref"} and isinstance(value["ref"], str):
+            why = check_field(value["ref"], in_item)
+            if why:
+                problems.append(doc.problem((*where_, "ref"), why))
+            scope.append((key, Ref(value["ref"])))
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            scope.append((key, str(value)))
+        else:
+            problems.append(doc.problem(where_, "a scope value is text or {ref: <field>}"))
+    services: tuple[str, ...] | Ref = ()
+    raw_services = getattr(spec, "services", [])
+    if isinstance(raw_services, dict):
+        why = check_field(raw_services["ref"], in_item)
+        if why:
+            problems.append(doc.problem((*path, "services", "ref"), why))
+        services = Ref(raw_services["ref"])
+    else:
+        services = tuple(raw_services)
+    if len(problems) != before:
+        return None
+    return CompiledGrant(spec, items, tuple(scope), services)
 
 
 def compile_file(doc: YamlDoc, problems: list[str]) -> list[CompiledRule]:
@@ -93,8 +197,20 @@ def compile_file(doc: YamlDoc, problems: list[str]) -> list[CompiledRule]:
                 compile_when(doc, (*path, "when"), raw["when"], problems)
             continue
         cond = compile_when(doc, (*path, "when"), rule.when, problems)
+        grant = refuse = None
+        for effect in ("grant", "refuse"):
+            spec = getattr(rule, effect)
+            if spec is None:
+                continue
+            compiled = _compile_grant(doc, (*path, effect), spec, raw[effect], problems)
+            if compiled is None:
+                cond = None
+            elif effect == "grant":
+                grant = compiled
+            else:
+                refuse = compiled
         if cond is None:
             continue
         out.append(CompiledRule(rule.id, rule.description, doc.where((*path, "id")), cond,
-                                rule.allow, rule.deny))
+                                rule.allow, rule.deny, grant, refuse))
     return out

@@ -18,6 +18,9 @@
           message_contains: SPID        # in the Italian or the English message
           fired: [pin-only-abroad-since-2021]
           not_fired: [pin-telephone-no-web]
+          abilitazioni:                 # exactly these (order free); [] means none
+            - {kind: municipal_operator, scope: {comune: H501}, services: [isee.acquisizione]}
+          trace_contains: exclude each other   # text somewhere in the trace
 
 Only the keys given under ``expect`` are checked (``privilege: null`` checks there is none).
 """
@@ -60,6 +63,15 @@ class TestInput(_Strict):
     facts: dict[str, Any] = Field(default_factory=dict)
 
 
+class ExpectedAbilitazione(_Strict):
+    kind: str
+    scope: dict[str, str] = Field(default_factory=dict)
+    services: list[str] = Field(default_factory=list)
+
+    def key(self) -> tuple:
+        return (self.kind, tuple(sorted(self.scope.items())), tuple(sorted(self.services)))
+
+
 class Expect(_Strict):
     allow: bool
     privilege: Privilege | None = None
@@ -68,6 +80,8 @@ class Expect(_Strict):
     message_contains: str | None = None
     fired: list[str] = Field(default_factory=list)
     not_fired: list[str] = Field(default_factory=list)
+    abilitazioni: list[ExpectedAbilitazione] | None = None
+    trace_contains: str | None = None
 
 
 class PolicyTest(_Strict):
@@ -163,7 +177,8 @@ def _load_file(doc: YamlDoc, problems: list[str], rule_ids: set[str] | None) -> 
         bad = False
         for key in ("fired", "not_fired"):
             for j, rule in enumerate(getattr(test.expect, key)):
-                if rule_ids is not None and rule not in rule_ids:
+                synthetic = rule == "exclusive-pairs" or rule.startswith("requirement:")
+                if rule_ids is not None and rule not in rule_ids and not synthetic:
                     problems.append(doc.problem((*path, "expect", key, j),
                                                 f"no rule with id {rule!r}"))
                     bad = True
@@ -204,6 +219,15 @@ def check(test: PolicyTest, engine: PolicyEngine, inp: PolicyInput) -> list[str]
         text = f"{decision.message_it or ''}\n{decision.message_en or ''}"
         if want.message_contains.lower() not in text.lower():
             failures.append(f"message: want it to contain {want.message_contains!r}")
+    if want.abilitazioni is not None:
+        got = sorted((a.kind, tuple(sorted(a.scope.items())), tuple(sorted(a.services)))
+                     for a in decision.abilitazioni)
+        expected = sorted(a.key() for a in want.abilitazioni)
+        if got != expected:
+            failures.append(f"abilitazioni: want {expected}, got {got}")
+    if want.trace_contains is not None and not any(
+            want.trace_contains.lower() in t.why.lower() for t in decision.trace):
+        failures.append(f"trace: want a line containing {want.trace_contains!r}")
     fired = {t.rule for t in decision.trace if t.fired}
     failures += [f"rule {r} should have fired" for r in want.fired if r not in fired]
     failures += [f"rule {r} should not have fired" for r in want.not_fired if r in fired]
