@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from saml_helpers import IDP_ID, L1, L2, L3, SP, SamlPair
+from saml_helpers import IDP_ID, L1, L2, L3, SP, SamlPair, make_pair
 
 from broker.testidp.idp import TestIdp
 from providers.saml.response import LevelTooLow, SamlAssertion, SamlError, SamlStatus
@@ -22,6 +22,12 @@ from providers.saml.response import validate_response as validate
 from providers.saml.xmlutil import NS
 
 ASSERTION = "{urn:oasis:names:tc:SAML:2.0:assertion}Assertion"
+
+
+@pytest.fixture(scope="module")
+def saml(tmp_path_factory: pytest.TempPathFactory) -> SamlPair:
+    """One real SP/IdP pair for the module (key generation and metadata once)."""
+    return make_pair(tmp_path_factory.mktemp("saml"))
 
 
 def _x(root: etree._Element, path: str) -> etree._Element:
