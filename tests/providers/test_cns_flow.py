@@ -1,0 +1,55 @@
+"""CNS end to end: RP -> broker -> nginx card endpoint (real TLS, client certificate) -> RP.
+
+A real nginx (Debian package) runs the shipped snippets in front of a real broker; httpx
+presents each test card in the TLS handshake. Valid cards reach the RP with the codice
+fiscale and ``dispositivo``; every bad card gets its readable 4xx page, an audit entry,
+and no code and no session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from broker.clock import FixedClock
+from tests.cns.flow import CnsEnv, start_cns_env
+from tests.cns.pki_env import CN_FORM_CF, MARIO
+from tests.oidc.oidc_helpers import IdTokenCheck, now_of
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cns(broker_factory, tmp_path: Path) -> Iterator[CnsEnv]:
+    env = start_cns_env(broker_factory, tmp_path, FixedClock(datetime.now(UTC)))
+    yield env
+    env.stop()
+
+
+@pytest.mark.parametrize(("card", "cf", "given"), [
+    ("valid", MARIO, "Mario"),
+    ("valid_cn", CN_FORM_CF, "Giuseppe"),
+])
+def test_valid_card_reaches_the_rp_with_dispositivo(cns: CnsEnv, card: str, cf: str,
+                                                    given: str) -> None:
+    rp = cns.rp()
+    pending = rp.authorize_params(idp_hint="cns")
+    browser = cns.browser(cns.pki.cards[card])
+    code = browser.login_for_code(pending)
+    with cns.http() as http:
+        tokens = rp.exchange(http, pending, code)
+        assert tokens.status_code == 200, tokens.text
+        body = tokens.json()
+        claims = IdTokenCheck(cns.issuer).load(http)(
+            body["id_token"], client_id=rp.client_id, now=now_of(cns.broker),
+            nonce=pending.nonce, access_token=body["access_token"])
+        info = http.get(f"{cns.issuer}/userinfo",
+                        headers={"Authorization": f"Bearer {body['access_token']}"}).json()
+    assert claims["acr"] == "urn:varco:acr:cns"
+    assert claims["amr"] == ["sc"]
+    assert claims["privilege"] == "dispositivo"
+    assert info["fiscal_number"] == cf
+    assert info["given_name"] == given
