@@ -53,3 +53,38 @@ def test_valid_card_reaches_the_rp_with_dispositivo(cns: CnsEnv, card: str, cf: 
     assert claims["privilege"] == "dispositivo"
     assert info["fiscal_number"] == cf
     assert info["given_name"] == given
+
+
+BAD_CARDS = [
+    # card, status, code in the audit trail, words of the page (Italian, the default)
+    ("expired", 403, "cns_expired", "scaduto"),
+    ("not_yet_valid", 403, "cns_not_yet_valid", "non è ancora valido"),
+    ("revoked", 403, "cns_revoked", "revocato"),
+    ("wrong_ca", 403, "cns_unknown_issuer", "certificatore CNS riconosciuto"),
+    ("no_cf", 403, "cns_no_fiscal_code", "codice fiscale valido"),
+    ("bad_cf", 403, "cns_no_fiscal_code", "codice fiscale valido"),
+    (None, 400, "cns_no_certificate", "non ha presentato alcun certificato"),
+]
+
+
+@pytest.mark.parametrize(("card", "status", "code", "words"), BAD_CARDS)
+def test_bad_card_gets_a_readable_page_and_no_session(cns: CnsEnv, card: str | None,
+                                                      status: int, code: str,
+                                                      words: str) -> None:
+    rp = cns.rp()
+    pending = rp.authorize_params(idp_hint="cns")
+    browser = cns.browser(cns.pki.cards[card] if card else None)
+    page = browser.login(pending)
+    assert page.status_code == status, page.text[:800]
+    assert words in page.text
+    assert 'class="error-id"' in page.text
+    assert "code=" not in str(page.headers.get("location", ""))
+    assert "varco_session" not in browser.http.cookies
+    entries = [e for e in cns.broker.ctx.audit.entries("login.error")
+               if e.data.get("provider") == "cns"]
+    assert entries and entries[0].data["error"] == code
+    assert not cns.broker.ctx.audit.entries("login.decision")
+    # Still no session: a new authorization goes to the login, not back to the RP.
+    again = browser.authorize(rp.authorize_params(idp_hint="cns"))
+    assert again.status_code in (302, 303)
+    assert again.headers["location"].startswith("/login"), again.headers["location"]
