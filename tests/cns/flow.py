@@ -21,8 +21,8 @@ import httpx
 from providers.cns.nginx_conf import NginxLayout
 from tests.cns.nginx_runner import Nginx
 from tests.cns.pki_env import Card, CnsPki, build_pki, standard_cards
-from tests.oidc.oidc_helpers import RP, Browser, Pending, code_from, demo_rp
 from tests.conftest import RunningBroker, free_port
+from tests.oidc.oidc_helpers import RP, Browser, Pending, code_from, demo_rp
 
 
 @dataclass
@@ -62,7 +62,7 @@ def start_cns_env(broker_factory: Callable[..., RunningBroker], folder: Path, cl
     issuer = f"https://127.0.0.1:{main_port}"
     card_url = f"https://127.0.0.1:{card_port}/cns/tls"
     broker = broker_factory(clock, issuer=issuer, providers={
-        "pin": {"demo_users": True}, "cns": cns_section(pki_env, card_url, **cns_overrides)})
+        "cns": cns_section(pki_env, card_url, **cns_overrides)})
     layout = NginxLayout(prefix=folder / "nginx", upstream=broker.url.removeprefix("http://"),
                          server_cert=pki_env.server_cert, server_key=pki_env.server_key,
                          card_port=card_port, main_port=main_port)

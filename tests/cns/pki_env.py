@@ -15,7 +15,7 @@ from pathlib import Path
 from providers.cns import pki
 
 MARIO = "RSSMRA80A01H501U"  # valid check character
-ANNA = "BNCNNA75C45F205S"
+ANNA = "BNCNNA75C45F205O"
 CN_FORM_CF = "VRDGPP70C15Z110R"
 
 
