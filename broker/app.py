@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from broker import roles
 from broker.admin_api import audit_router
 from broker.audit import AuditLog
 from broker.clock import Clock, SystemClock
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.include_router(front.router)
     app.include_router(hub.router)
     app.include_router(audit_router())
+    app.include_router(roles.install(app, ctx))  # directory, role pages, admin, policy watcher
     for name, provider in ctx.providers.items():
         app.include_router(provider.router, prefix=f"/{name}")
     if settings.demo_rp:

@@ -34,6 +34,7 @@ from broker.model import (
     LoginRecord,
 )
 from broker.policy import PolicyInput
+from providers.base import LogoutCapable
 
 log = logging.getLogger("varco.login")
 NS = "tx"
@@ -115,8 +116,10 @@ class LoginHub:
             auth = pending.auth
             identity = self.ctx.mappings.map(event)
             client = self.client_info(auth)
+            roles = request.app.state.roles  # broker.roles: directory facts, fail closed
             decision = self.ctx.policy.engine.decide(PolicyInput(
-                event=event, identity=identity, client=client, now=self.ctx.clock.now()))
+                event=event, identity=identity, client=client, now=self.ctx.clock.now(),
+                facts=roles.load_facts(auth, identity.fiscal_code)))
         except BrokerError as error:
             self.ctx.audit.record("login.error", provider=event.provider, error=error.code,
                                   error_id=error.error_id, detail=error.detail)
@@ -134,8 +137,8 @@ class LoginHub:
                 self.ctx.settings.session.login_timeout)
             response = RedirectResponse(f"/login?tx={tx_id}", status_code=303)
         else:
-            self.ctx.ephemeral.delete(NS, tx_id)
-            response = self.ctx.front.finish(request, auth, session)
+            # broker.roles: one role -> front.finish; several -> the role choice page.
+            response = roles.after_login(request, auth, session)
         self.ctx.sessions.set_cookie(response, session)
         return response
 
@@ -145,6 +148,7 @@ class LoginHub:
             "login.decision", provider=event.provider, idp=event.idp, fiscal_code=cf,
             client_id=auth.client_id, acr=event.acr, allow=decision.allow,
             privilege=decision.privilege, reason=decision.reason,
+            abilitazioni=[a.model_dump() for a in decision.abilitazioni],
             trace=[t.model_dump() for t in decision.trace if t.fired])
         log.info("login decision provider=%s cf=%s client=%s allow=%s privilege=%s",
                  event.provider, mask(cf), auth.client_id, decision.allow, decision.privilege)
@@ -196,6 +200,25 @@ class LoginHub:
 
     def session(self, request: Request) -> BrokerSession | None:
         return self.ctx.sessions.current(request)
+
+    def end_session(self, request: Request, response: Response) -> None:
+        """A provider learnt that the citizen logged out there (IdP-initiated SLO)."""
+        session = self.ctx.sessions.current(request)
+        if session is not None:
+            self.ctx.front.end_session(session.sid, reason="provider_initiated")
+        self.ctx.sessions.clear_cookie(response)
+
+    async def provider_logout(self, request: Request, ended: list[BrokerSession],
+                              return_to: str) -> Response | None:
+        """The first provider that needs a logout round trip gets it (one redirect chain)."""
+        for session in ended:
+            for record in reversed(session.logins):
+                provider = self.ctx.providers.get(record.event.provider)
+                if isinstance(provider, LogoutCapable):
+                    response = await provider.logout(request, record.event, return_to)
+                    if response is not None:
+                        return response
+        return None
 
     # --- routes --------------------------------------------------------------------
     def chooser(self, request: Request, tx: str | None = None) -> Response:

@@ -134,6 +134,19 @@ class Abilitazione(Frozen):
     services: tuple[str, ...] = ()
 
 
+class ActingRole(Frozen):
+    """The role a session acts in, chosen after login (``broker.roles``).
+
+    ``self``: the person for themselves; otherwise one of the login's abilitazioni. For a
+    delegate, ``actor_key`` (derived from the broker's secret) makes the RFC 8693
+    ``act.sub`` pairwise per relying party without storing the secret in the session.
+    """
+
+    kind: Literal["self", "intermediary", "municipal_operator", "delegate"] = "self"
+    abilitazione: Abilitazione | None = None
+    actor_key: str | None = None
+
+
 class RuleTrace(Frozen):
     """One rule as the engine evaluated it: the audit log and ``explain`` print these."""
 
@@ -185,6 +198,7 @@ class BrokerSession(Frozen):
     expires_at: datetime
     logins: tuple[LoginRecord, ...]
     clients: tuple[str, ...] = ()
+    role: ActingRole | None = None  # None: acting for oneself
 
     @property
     def current(self) -> LoginRecord:

@@ -11,6 +11,15 @@ Scopes and the claims they release (in the ID token and at userinfo alike)::
                                      do for others, e.g. a municipal operator's ISEE rights)
     offline_access  no claim: allows a refresh token
 
+``abilitazioni`` describes the *role the session acts in* (``broker.roles``): ``[]`` for
+oneself, or the one chosen abilitazione (an intermediary for a company, an operator of a
+comune with services). When a delegate of digital identity acts (circular 127/2021),
+``sub`` and ``fiscal_number`` are the **delegator's**, names and email are left out (they
+would be the delegate's), and ``act`` (RFC 8693 section 4.1) names the actor:
+``{"sub": <pairwise id of the delegate for this RP>, "fiscal_number": <delegate's CF,
+only with the fiscal_number scope>}``. ``act`` is always released when present: an RP
+must never mistake a delegate for the person.
+
 ``privilege`` (``ordinario``/``dispositivo``) rides with ``openid`` because, like ``acr``,
 it says what the login is worth, not who the person is; an RP needs it to decide.
 The ID token additionally carries iss, aud, exp, iat, nonce, at_hash and ``sid``.
@@ -52,7 +61,7 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
 CLAIM_SCOPE: dict[str, str] = {c: s for s, cs in SCOPE_CLAIMS.items() for c in cs}
 SUPPORTED_CLAIMS: tuple[str, ...] = (
     *(c for cs in SCOPE_CLAIMS.values() for c in cs), "iss", "aud", "exp", "iat", "nonce",
-    "at_hash", "sid")
+    "at_hash", "sid", "act")
 
 # acr values whose level needs the ``dispositivo`` privilege (DOMAIN.md: SPID L2, CIE, CNS).
 DISPOSITIVO_ACRS = frozenset({ACR_SPID_L2, ACR_SPID_L3, ACR_CNS})
@@ -75,21 +84,39 @@ class UserSnapshot(Frozen):
     amr: tuple[str, ...]
     auth_time: int
     provider: str
+    # Set when a delegate acts: the delegate's codice fiscale and actor key (broker.roles).
+    actor_fiscal_code: str | None = None
+    actor_key: str | None = None
 
     @classmethod
     def of(cls, session: BrokerSession) -> UserSnapshot:
         rec = session.current
+        role = session.role
+        # Only a role the current login still holds counts (a step-up re-decides).
+        abil = role.abilitazione if role is not None else None
+        if abil is not None and abil not in rec.decision.abilitazioni:
+            abil = None
+        person = {"fiscal_code": rec.identity.fiscal_code,
+                  "given_name": rec.identity.given_name,
+                  "family_name": rec.identity.family_name, "email": rec.identity.email}
+        actor: dict[str, str | None] = {}
+        released = abil.model_dump(mode="json") if abil is not None else None
+        if abil is not None and abil.kind == "delegate" and abil.scope.get("delegator"):
+            person = {"fiscal_code": abil.scope["delegator"], "given_name": None,
+                      "family_name": None, "email": None}
+            actor = {"actor_fiscal_code": rec.identity.fiscal_code,
+                     "actor_key": role.actor_key if role else None}
+            released = {**released, "scope": {k: v for k, v in abil.scope.items()
+                                              if k != "delegator"}}
         return cls(
-            fiscal_code=rec.identity.fiscal_code,
-            given_name=rec.identity.given_name,
-            family_name=rec.identity.family_name,
-            email=rec.identity.email,
+            **person,
             privilege=rec.decision.privilege,
-            abilitazioni=tuple(a.model_dump(mode="json") for a in rec.decision.abilitazioni),
+            abilitazioni=(released,) if released is not None else (),
             acr=rec.decision.acr or rec.event.acr,
             amr=rec.event.amr,
             auth_time=int(rec.event.auth_time.timestamp()),
             provider=rec.event.provider,
+            **actor,
         )
 
 
@@ -123,7 +150,20 @@ def released_claims(user: UserSnapshot, sub: str, scopes: tuple[str, ...],
         "fiscal_number": user.fiscal_code,
         "abilitazioni": list(user.abilitazioni),
     }
-    return {n: values[n] for n in sorted(names) if n in values and values[n] is not None}
+    out = {n: values[n] for n in sorted(names) if n in values and values[n] is not None}
+    if user.actor_fiscal_code is not None:
+        out["act"] = actor_claim(user, sub, "fiscal_number" in names)
+    return out
+
+
+def actor_claim(user: UserSnapshot, sub: str, with_fiscal_number: bool) -> dict[str, Any]:
+    """RFC 8693 ``act`` for a delegate: a pairwise actor id (per RP, as ``sub`` is)."""
+    key = (user.actor_key or "").encode()
+    act: dict[str, Any] = {
+        "sub": b64url(hmac.new(key, b"act|" + sub.encode(), hashlib.sha256).digest())}
+    if with_fiscal_number and user.actor_fiscal_code:
+        act["fiscal_number"] = user.actor_fiscal_code
+    return act
 
 
 def requirement(acr_values: tuple[str, ...], claims: dict[str, Any] | None,
