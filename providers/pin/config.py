@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from broker.outbox.config import OutboxConfig
 from providers.base import ProviderConfig
 
 
@@ -35,5 +36,20 @@ class PinConfig(ProviderConfig):
     renewal_url: str | None = Field(
         None, description="Where the expired-PIN page sends the citizen to request a new PIN "
                           "(the PIN request page of issue 6); None: the page explains the steps.")
+    outbox: OutboxConfig = Field(
+        OutboxConfig(), description="Channels for PIN halves and notices (SMTP email/PEC, HTTP "
+                                    "SMS gateway, PDF letters). Default: files under "
+                                    "data_dir/outbox (demo).")
+    rate_limit_per_fiscal_code: int = Field(
+        5, ge=1, le=1000, description="Requests, activations, recoveries and telephone-PIN "
+                                      "checks per codice fiscale per window.")
+    rate_limit_per_address: int = Field(
+        30, ge=1, le=100000, description="The same, per client IP address per window.")
+    rate_limit_window_seconds: int = Field(3600, ge=60, le=86400)
+    recovery_code_ttl: int = Field(1800, ge=300, le=86400,
+                                   description="Seconds a recovery code stays valid.")
+    upload_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=10 * 1024, le=50 * 1024 * 1024,
+        description="Largest MV35 form or identity document accepted (PDF, PNG, JPEG).")
     demo_users: bool = Field(
         False, description="Create the demo PIN users at start (idempotent). Never in production.")

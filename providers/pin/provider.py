@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -48,7 +48,12 @@ from providers.pin.change import (
 )
 from providers.pin.config import PinConfig
 from providers.pin.hashing import PinHasher
+from providers.pin.ratelimit import RateLimiter
 from providers.pin.store import Lockout, PinAccount, PinKind, PinStateError, PinStore
+
+if TYPE_CHECKING:
+    from broker.outbox import OutboxWorker
+    from providers.pin.lifecycle import PinLifecycle
 
 log = logging.getLogger("varco.providers.pin")
 
@@ -113,13 +118,22 @@ class PinProvider:
                  "Institute PIN (residents abroad)")
 
     def __init__(self, config: PinConfig, services: ProviderServices, store: PinStore,
-                 hasher: PinHasher):
+                 hasher: PinHasher, lifecycle: PinLifecycle | None = None,
+                 worker: OutboxWorker | None = None):
         self.config = config
         self.services = services
         self.store = store
         self.hasher = hasher
+        self.lifecycle = lifecycle
+        self.worker = worker
         self.validity = timedelta(days=config.validity_days)
-        self._router = APIRouter()
+        self.limiter = RateLimiter(services.ephemeral, config.rate_limit_per_fiscal_code,
+                                   config.rate_limit_per_address,
+                                   config.rate_limit_window_seconds)
+        # The outbox worker runs while the app runs: started and stopped with its lifespan.
+        self._router = APIRouter(
+            on_startup=[worker.start] if worker else [],
+            on_shutdown=[worker.stop] if worker else [])
         self._router.add_api_route("/login", self.login_form, methods=["GET"],
                                    name="pin_login_form")
         self._router.add_api_route("/login", self.login_post, methods=["POST"], name="pin_login")
@@ -127,6 +141,19 @@ class PinProvider:
                                    name="pin_new_pin")
         self._router.add_api_route("/cancel", self.cancel_post, methods=["POST"],
                                    name="pin_cancel")
+        self.admin_router: APIRouter | None = None
+        if lifecycle is not None:
+            from providers.pin.admin import admin_router
+            from providers.pin.citizen import CitizenPages
+            from providers.pin.conversion import ConversionPages
+            from providers.pin.recovery import RecoveryPages
+            from providers.pin.telephone import TelephonePages
+
+            for pages in (CitizenPages(self), RecoveryPages(self), ConversionPages(self),
+                          TelephonePages(self)):
+                pages.register(self._router)
+            # JSON back-office API under /admin/pin (mounted by the app without a prefix).
+            self.admin_router = admin_router(self)
 
     @property
     def router(self) -> APIRouter:
@@ -138,6 +165,31 @@ class PinProvider:
 
     def choices(self) -> list[dict[str, str]]:
         return []
+
+    def citizen_links(self, request: Request) -> list[tuple[str, Text]]:
+        """The PIN services a citizen page links to (the layout's "other PIN services")."""
+        root = request.scope.get("root_path", "")
+        return [(f"{root}/{self.name}/{path}", label) for path, label in (
+            ("request", Text("Richiedi il PIN", "Request a PIN")),
+            ("activate", Text("Attiva il PIN", "Activate your PIN")),
+            ("recovery", Text("Hai dimenticato il PIN? Ripristino", "Forgot your PIN? Recovery")),
+            ("duplicate", Text("Lettera non ricevuta", "Letter not received")),
+            ("revoke", Text("Revoca un PIN smarrito", "Revoke a lost PIN")),
+            ("conversion", Text("Converti il PIN in dispositivo",
+                                "Convert your PIN to dispositivo")),
+            ("telephone", Text("PIN telefonico", "Telephone PIN")),
+        )]
+
+    def count_attempt(self, cf: str) -> Text | None:
+        """Count one PIN-like attempt (activation, conversion) against the spine's lockout.
+
+        Returns the message to show when the login is locked; None to go on. The caller
+        calls ``store.record_success`` when the attempt turns out right.
+        """
+        lock = self.store.record_failure(cf, self.services.clock.now())
+        if lock.refused and lock.locked_until:
+            return _fmt(LOCKED, until=until_text(lock.locked_until))
+        return None
 
     # -- pages -------------------------------------------------------------------------
 
@@ -171,6 +223,7 @@ class PinProvider:
             # after a POST have no GET URL of their own, the PIN form is the nearest one.
             "lang_url": f"{root}/{self.name}/login?tx={quote(tx, safe='')}",
             "chooser_url": f"{root}/login?tx={quote(tx, safe='')}",
+            "renew_action": f"{root}/{self.name}/renew",
         }
 
     def _form(self, request: Request, tx: str, fiscal_code: str = "", *,
@@ -222,7 +275,14 @@ class PinProvider:
         account = outcome.account
         assert account is not None
         if outcome.result is Result.EXPIRED:
+            renew_token = None
+            if self.lifecycle is not None:
+                from providers.pin.recovery import begin_renewal
+
+                renew_token = await run_in_threadpool(
+                    begin_renewal, self.services.ephemeral, cf)
             context = {"tx": tx, "renewal_url": self.config.renewal_url,
+                       "renew_token": renew_token,
                        "expired_on": account.credential.expires_at.astimezone(ROME)
                        .strftime("%d/%m/%Y"), **self._paths(request, tx)}
             return self.hub.render(request, "pin_expired.html", context, status=403)
@@ -267,6 +327,13 @@ class PinProvider:
 
     def _event(self, account: PinAccount) -> AuthEvent:
         person, credential = account.person, account.credential
+        extra: dict[str, Any] = {}
+        if self.lifecycle is not None and credential.privilege.value == "ordinario":
+            pending = self.lifecycle.pending_conversion(person.fiscal_code)
+            if pending is not None:
+                # An application may be *filed* with this ordinario PIN; it is held until
+                # the conversion is approved. Only RPs registered for it act on this.
+                extra = {"pin_conversion": "pending", "pin_conversion_id": pending}
         return AuthEvent(
             provider=self.name,
             subject=person.fiscal_code,
@@ -283,6 +350,7 @@ class PinProvider:
                 "italian_document": person.italian_document,
                 "pin_privilege": credential.privilege.value,
                 "pin_kind": "standard",
+                **extra,
             },
         )
 
@@ -341,7 +409,11 @@ class PinProvider:
 
 def create_pin_provider(config: PinConfig, services: ProviderServices) -> PinProvider:
     """Registry factory: the store on the broker database, the hasher, the demo users."""
+    from broker.audit import AuditLog
+    from broker.outbox import Outbox, Sealer, build_worker
     from providers.pin.demo import seed_demo_users
+    from providers.pin.lifecycle import PinLifecycle
+    from providers.pin.messages import TEMPLATES
 
     store = PinStore(services.db, max_failures=config.max_failures,
                      lockout_seconds=config.lockout_seconds)
@@ -351,4 +423,10 @@ def create_pin_provider(config: PinConfig, services: ProviderServices) -> PinPro
                                   timedelta(days=config.validity_days))
         if created:
             log.info("pin: %d demo users created", len(created))
-    return PinProvider(config, services, store, hasher)
+    outbox = Outbox(services.db, Sealer.from_environment(services.data_dir,
+                                                         config.outbox.key_env))
+    worker = build_worker(outbox, config.outbox, services.data_dir, services.clock, TEMPLATES)
+    lifecycle = PinLifecycle(store, outbox, hasher, services.clock,
+                             AuditLog(services.db, services.clock),
+                             validity=timedelta(days=config.validity_days), kick=worker.kick)
+    return PinProvider(config, services, store, hasher, lifecycle, worker)

@@ -306,6 +306,64 @@ class PinStore:
             return cur.rowcount > 0
 
 
+    # -- inside a caller's transaction (the lifecycle adds outbox rows to the same one) --
+
+    def issue_in(self, c: sqlite3.Connection, person: PinPerson | None, fiscal_code: str, *,
+                 pin_hash: str, kind: PinKind, privilege: Privilege, status: PinStatus,
+                 practice_number: str | None, now: datetime, validity: timedelta,
+                 end_reason: str) -> PinCredential:
+        """Like ``create`` on the open connection ``c``; ``person`` None keeps the record.
+
+        With ``person`` None a bare person row is created only if none exists (a telephone
+        PIN for someone who never held a web PIN): the residence and contacts of an
+        existing PIN holder are never overwritten by a side channel.
+        """
+        channel = "telephone" if kind is PinKind.TELEPHONE else "web"
+        if person is not None:
+            _upsert_person(c, person, now)
+        else:
+            c.execute("INSERT OR IGNORE INTO pin_person(fiscal_code, created_at, updated_at)"
+                      " VALUES (?, ?, ?)", (fiscal_code, _ts(now), _ts(now)))
+        c.execute("UPDATE pin_credential SET status = 'replaced', ended_at = ?,"
+                  " end_reason = ? WHERE fiscal_code = ? AND channel = ?"
+                  " AND status IN ('active', 'pending')",
+                  (_ts(now), end_reason, fiscal_code, channel))
+        return _insert_credential(c, fiscal_code, kind, privilege, pin_hash, status,
+                                  practice_number, now, now + validity)
+
+    def current_in(self, c: sqlite3.Connection, fiscal_code: str,
+                   channel: Literal["web", "telephone"] = "web") -> PinCredential | None:
+        """The active or pending credential of that channel (at most one of them exists)."""
+        row = c.execute("SELECT * FROM pin_credential WHERE fiscal_code = ? AND channel = ?"
+                        " AND status IN ('active', 'pending') ORDER BY id DESC LIMIT 1",
+                        (fiscal_code, channel)).fetchone()
+        return _credential(row) if row else None
+
+    def activate_in(self, c: sqlite3.Connection, credential_id: int, now: datetime) -> bool:
+        """A pending initial PIN becomes active (activation with the first half)."""
+        cur = c.execute("UPDATE pin_credential SET status = 'active', changed_at = ?"
+                        " WHERE id = ? AND status = 'pending'", (_ts(now), credential_id))
+        return cur.rowcount == 1
+
+    def end_in(self, c: sqlite3.Connection, fiscal_code: str, now: datetime, reason: str,
+               channel: Literal["web", "telephone"] = "web") -> int:
+        """Revoke the active or pending credential of that channel; how many were ended."""
+        cur = c.execute("UPDATE pin_credential SET status = 'revoked', ended_at = ?,"
+                        " end_reason = ? WHERE fiscal_code = ? AND channel = ?"
+                        " AND status IN ('active', 'pending')",
+                        (_ts(now), reason, fiscal_code, channel))
+        return cur.rowcount
+
+    def set_privilege_in(self, c: sqlite3.Connection, fiscal_code: str, privilege: Privilege,
+                         now: datetime) -> bool:
+        """Conversion: the active web PIN's privilege (pending initial PINs included)."""
+        cur = c.execute("UPDATE pin_credential SET privilege = ?, changed_at = ?"
+                        " WHERE fiscal_code = ? AND channel = 'web'"
+                        " AND status IN ('active', 'pending')",
+                        (privilege.value, _ts(now), fiscal_code))
+        return cur.rowcount >= 1
+
+
 def _upsert_person(c: sqlite3.Connection, p: PinPerson, now: datetime) -> None:
     c.execute(
         "INSERT INTO pin_person(fiscal_code, given_name, family_name, email, mobile_phone, pec,"
