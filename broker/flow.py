@@ -63,9 +63,17 @@ class AuthorizationFront(Protocol):
     def client_info(self, client_id: str) -> ClientInfo | None:
         """What policy may know of a registered client (None if unknown)."""
 
+    def end_session(self, sid: str, *, reason: str,
+                    client_id: str | None = None) -> BrokerSession | None:
+        """End a broker session for every RP (tokens revoked); returns what ended."""
+
 
 class LoginStarter(Protocol):
     """Implemented by ``broker.login``: takes the browser to the login page."""
 
     def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
         """Remember ``auth`` for this browser and show the chooser (or the hinted provider)."""
+
+    async def provider_logout(self, request: Request, ended: list[BrokerSession],
+                              return_to: str) -> Response | None:
+        """Start provider-side logout (SAML SLO) for the logins of ended sessions."""

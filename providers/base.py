@@ -59,6 +59,9 @@ class LoginHub(Protocol):
     def session(self, request: Request) -> BrokerSession | None:
         """This browser's broker session, if any (e.g. the telephone-PIN page needs one)."""
 
+    def end_session(self, request: Request, response: Response) -> None:
+        """The citizen logged out at the provider: end the session for every RP."""
+
 
 @dataclass(frozen=True)
 class ProviderServices:

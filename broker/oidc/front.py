@@ -182,6 +182,18 @@ class OidcFront:
             raise authz.InvalidAuthorizationRequest("client disappeared from the registry")
         return client
 
+    def end_session(self, sid: str, *, reason: str,
+                    client_id: str | None = None) -> BrokerSession | None:
+        """End one broker session for every RP: the session, its tokens, its sid mapping."""
+        psid = self.public_sid(sid)
+        ended = self.ctx.sessions.end(sid)
+        self.tokens.revoke_session(psid)
+        self.ctx.ephemeral.delete(NS_SID, psid)
+        self.ctx.audit.record("oidc.logout", sid=psid, reason=reason,
+                              clients=list(ended.clients) if ended else [],
+                              client_id=client_id)
+        return ended
+
     def public_sid(self, sid: str) -> str:
         """The ``sid`` RPs see: derived from, never equal to, the cookie value."""
         mac = hmac.new(self.ctx.secret_key, b"sid|" + sid.encode(), hashlib.sha256).digest()

@@ -11,7 +11,9 @@ Logging out ends the broker session for every RP and revokes every token issued 
   URI is registered, exactly, for the client (``client_id``, or the hint's ``aud``);
   otherwise it sees our own "you are signed out" page.
 
-Provider-side logout (SAML SLO) and back-channel logout to RPs come later (issue 7).
+After the broker session ends, the login hub runs provider-side logout (SAML Single
+Logout at the SPID IdP) for the logins the session held, and the IdP sends the browser on
+to the same destination. Back-channel logout to RPs comes later (issue 7).
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ class LogoutRoutes:
     def mount(self, router: APIRouter) -> None:
         router.add_api_route("/logout", self.logout, methods=["GET", "POST"])
         router.add_api_route("/logout/confirm", self.confirm, methods=["POST"])
+        router.add_api_route("/logout/done", self.done, methods=["GET"])
+
+    def done(self, request: Request) -> Response:
+        """Where provider logout returns when the RP gave no post-logout URI."""
+        return self.ctx.templates.render(request, "oidc/logged_out.html",
+                                         {"stayed": False, "client": None})
 
     async def logout(self, request: Request) -> Response:
         if request.method == "POST":
@@ -55,7 +63,8 @@ class LogoutRoutes:
         else:
             items = request.query_params.items()
         params = {k: v for k, v in items if isinstance(v, str)}
-        return await run_in_threadpool(self._logout, request, params)
+        response = await run_in_threadpool(self._logout, request, params)
+        return await self._provider_logout(request, response)
 
     def _logout(self, request: Request, params: dict[str, str]) -> Response:
         hint = params.get("id_token_hint")
@@ -83,7 +92,20 @@ class LogoutRoutes:
 
     async def confirm(self, request: Request) -> Response:
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-        return await run_in_threadpool(self._confirm, request, form)
+        response = await run_in_threadpool(self._confirm, request, form)
+        return await self._provider_logout(request, response)
+
+    async def _provider_logout(self, request: Request, response: Response) -> Response:
+        """Let the providers of the ended sessions log out too (SAML SLO), then go on."""
+        ended = getattr(request.state, "ended_sessions", [])
+        if not ended:
+            return response
+        return_to = response.headers.get("location") or f"{self.front.issuer}/logout/done"
+        chained = await self.ctx.login.provider_logout(request, ended, return_to)
+        if chained is None:
+            return response
+        self.ctx.sessions.clear_cookie(chained)
+        return chained
 
     def _confirm(self, request: Request, form: dict[str, str]) -> Response:
         self.ctx.templates.verify_csrf(request, form.get("csrf_token"))
@@ -122,14 +144,13 @@ class LogoutRoutes:
             raw = self.ctx.ephemeral.get(NS_SID, hinted_sid)
             if raw and raw not in sids:
                 sids.append(raw)
+        ended_sessions = []
         for sid in sids:
-            psid = self.front.public_sid(sid)
-            ended = self.ctx.sessions.end(sid)
-            self.front.tokens.revoke_session(psid)
-            self.ctx.ephemeral.delete(NS_SID, psid)
-            self.ctx.audit.record("oidc.logout", sid=psid,
-                                  clients=list(ended.clients) if ended else [],
-                                  client_id=client.client_id if client else None)
+            ended = self.front.end_session(sid, reason="rp_initiated",
+                                           client_id=client.client_id if client else None)
+            if ended is not None:
+                ended_sessions.append(ended)
+        request.state.ended_sessions = ended_sessions
         if target:
             query = urlencode({"state": state}) if state else ""
             sep = "&" if "?" in target else "?"
