@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     from broker import policy_cli
 
     policy_cli.register(sub)
+
+    from providers.cns import cli as cns_cli
+
+    cns_cli.register(sub)
     return parser
 
 

@@ -36,12 +36,14 @@ class Nginx:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Nginx:
-        check = subprocess.run([nginx_binary(), "-t", "-p", str(self.layout.prefix), "-c",
+        check = subprocess.run([nginx_binary(), "-t", "-p", str(self.layout.prefix), "-e",
+                                str(self.layout.prefix / "error.log"), "-c",
                                 str(self.conf)], capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
             raise RuntimeError(f"nginx -t failed:\n{check.stderr}")
         self.proc = subprocess.Popen(
-            [nginx_binary(), "-p", str(self.layout.prefix), "-c", str(self.conf)],
+            [nginx_binary(), "-p", str(self.layout.prefix), "-e",
+             str(self.layout.prefix / "error.log"), "-c", str(self.conf)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ports = [self.layout.card_port] + ([self.layout.main_port] if self.layout.main_port
                                            else [])
