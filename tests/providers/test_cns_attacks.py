@@ -185,3 +185,16 @@ def test_clock_moves_past_the_crl_next_update(cns: CnsEnv) -> None:
     page = cns.browser(cns.pki.cards["valid"]).login(pending)
     assert page.status_code == 503
     assert cns.broker.clock.now() - cns.pki.now > timedelta(days=7)
+
+
+def test_browser_x_forwarded_for_does_not_change_who_the_broker_trusts(cns: CnsEnv) -> None:
+    """uvicorn (proxy headers on by default for 127.0.0.1, as `varco serve` with
+    trusted_proxies) would take the client address from X-Forwarded-For; the card block
+    clears it, so a browser cannot make itself (or anyone) the trusted proxy."""
+    assert cns.broker.server.config.proxy_headers
+    rp = cns.rp()
+    pending = rp.authorize_params(idp_hint="cns")
+    browser = cns.browser(cns.pki.cards["valid"])
+    link = browser.card_link(browser.start_page(pending))
+    first = browser.http.get(link, headers={"X-Forwarded-For": "10.9.9.9"})
+    assert code_from(browser.walk(first, rp.redirect_uri), pending)

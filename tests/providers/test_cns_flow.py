@@ -88,3 +88,29 @@ def test_bad_card_gets_a_readable_page_and_no_session(cns: CnsEnv, card: str | N
     again = browser.authorize(rp.authorize_params(idp_hint="cns"))
     assert again.status_code in (302, 303)
     assert again.headers["location"].startswith("/login"), again.headers["location"]
+
+
+def test_ocsp_responder_named_in_the_card_is_asked(broker_factory, tmp_path: Path) -> None:
+    """With ``ocsp: true`` a card whose AIA names a responder is checked there: the
+    responder's "revoked" wins over a CRL that does not list the card yet."""
+    from providers.cns import pki
+    from tests.cns.ocsp_responder import OcspResponder
+
+    env = start_cns_env(broker_factory, tmp_path, FixedClock(datetime.now(UTC)), ocsp=True)
+    responder = OcspResponder(env.pki.inter, pki.make_ocsp_signer(env.pki.inter, env.pki.now),
+                              env.pki.now).start()
+    try:
+        good = env.pki.card("ocsp_good", pki.cns_subject(MARIO, "Mario", "Rossi"),
+                            ocsp_url=responder.url)
+        bad = env.pki.card("ocsp_revoked", pki.cns_subject(MARIO, "Mario", "Rossi"),
+                           ocsp_url=responder.url)
+        responder.revoked.add(bad.issued.cert.serial_number)
+        rp = env.rp()
+        assert env.browser(good).login_for_code(rp.authorize_params(idp_hint="cns"))
+        page = env.browser(bad).login(rp.authorize_params(idp_hint="cns"))
+        assert page.status_code == 403
+        assert "revocato" in page.text
+        assert responder.requests == 2
+    finally:
+        responder.stop()
+        env.stop()
