@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from broker.clock import Clock
 from broker.model import Privilege
+from providers.pin import records
 from providers.pin.hashing import PinHasher
 from providers.pin.store import PinKind, PinPerson, PinStore
 
@@ -46,11 +47,22 @@ def seed_demo_users(store: PinStore, clock: Clock, hasher: PinHasher,
     """Create the demo users that do not exist yet; returns the codici fiscali created."""
     created = []
     now = clock.now()
+    store.db.execute_script(records.SCHEMA)
     for user in DEMO_USERS:
         if store.history(user.person.fiscal_code):
             continue
+        number = f"DEMO-{user.person.fiscal_code[:6]}"
         store.create(user.person, pin_hash=hasher.hash(user.pin), kind=user.kind,
                      privilege=user.privilege, now=now, validity=validity,
-                     practice_number=f"DEMO-{user.person.fiscal_code[:6]}")
+                     practice_number=number)
+        # The practice on record (address for letters, first-half channel) so renewal,
+        # recovery and the back office work for the demo users too.
+        p = user.person
+        with store.db.transaction() as c:
+            records.insert_practice(c, records.Practice(
+                number, p.fiscal_code, "request", "sms" if p.mobile_phone else "email",
+                records.Address(f"{p.given_name} {p.family_name}", "1 Demo Street", "00000",
+                                "Demo City", "Italia" if p.residence == "italy" else "USA"),
+                None, None, now))
         created.append(user.person.fiscal_code)
     return created
