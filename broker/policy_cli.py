@@ -118,10 +118,54 @@ def _moment(now: datetime | date | str | None) -> datetime:
     return datetime.combine(now, time(12), ROME)
 
 
+def directory_facts(config: Path | None, fiscal_code: str) -> tuple[dict[str, Any], str]:
+    """Directory facts for ``explain`` from the broker's configured directory, and a note.
+
+    The embedded directory is read from ``--config``'s data folder (the same SQLite file
+    the server uses); an LDAP directory is asked with the configured read-only account.
+    """
+    if config is None:
+        return {}, "no --config: no directory facts"
+    from broker.clock import SystemClock
+    from broker.config import load_settings
+    from broker.fiscal_code import normalize_person
+
+    settings = load_settings(config)
+    if settings.directory.backend == "embedded":
+        db_path = settings.data_dir / "varco.db"
+        if not db_path.exists():
+            return {}, f"no embedded directory yet at {db_path}: no directory facts"
+    from broker.directory.factory import build_directory
+    from broker.store import SqliteDatabase
+
+    db = SqliteDatabase(settings.data_dir / "varco.db") \
+        if settings.directory.backend == "embedded" else None
+    directory = build_directory(settings.model_copy(update={
+        "demo_seed": False, "directory": settings.directory.model_copy(
+            update={"demo": False})}), db, SystemClock())  # type: ignore[arg-type]
+    facts = directory.facts(normalize_person(fiscal_code)).as_policy_facts()
+    return facts, f"directory facts from the {directory.name} directory ({config})"
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def explain(dir: Path, fiscal_code: str, provider: str, level: str | int | None = None,
             client: str | None = None, attributes: list[str] | dict[str, Any] | None = None,
-            *, now: datetime | date | str | None = None, out: TextIO | None = None) -> int:
-    """Print every rule, whether it fired and why, and the decision for the given login."""
+            *, now: datetime | date | str | None = None, out: TextIO | None = None,
+            config: Path | None = None) -> int:
+    """Print every rule, whether it fired and why, and the decision for the given login.
+
+    With ``config``, the person's directory facts (deleghe, operator grants,
+    delegations) come from that broker's directory; ``--attr facts.x=...`` adds to them.
+    """
     out = out or sys.stdout
     try:
         engine = PolicyEngine.load(Path(dir))
@@ -133,17 +177,37 @@ def explain(dir: Path, fiscal_code: str, provider: str, level: str | int | None 
         rp = parts["client"]
         if client:
             rp["client_id"] = client
+            rp.setdefault("required_privilege", _registered_privilege(config, client))
+        facts, note = directory_facts(config, fiscal_code)
         inp = make_input(provider=provider, now=_moment(now), fiscal_code=fiscal_code,
                          acr=acr_for(provider, level), attributes=parts["event"],
-                         identity=parts["identity"], client=rp, facts=parts["facts"])
+                         identity=parts["identity"], client=rp,
+                         facts=_merge(facts, parts["facts"]))
     except BrokerError as exc:
         print(f"error: {exc.detail}", file=out)
         return 1
     except ValueError as exc:  # includes pydantic's ValidationError
         print(f"error: {exc}", file=out)
         return 1
+    print(f"({note})", file=out)
     out.write(format_evaluation(inp, engine.evaluate(inp)))
     return 0
+
+
+def _registered_privilege(config: Path | None, client_id: str) -> str | None:
+    """The client's registered required_privilege, read from ``config``'s registry."""
+    if config is None:
+        return None
+    import yaml
+
+    from broker.config import load_settings
+
+    settings = load_settings(config)
+    raw = yaml.safe_load(Path(settings.clients).read_text(encoding="utf-8")) or {}
+    for item in raw.get("clients", []):
+        if isinstance(item, dict) and item.get("client_id") == client_id:
+            return item.get("required_privilege")
+    return None
 
 
 def test(dir: Path, *, out: TextIO | None = None, verbose: bool = False) -> int:
@@ -194,7 +258,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     return explain(_dir_or_fail(args.dir), args.fiscal_code, args.provider, args.level,
-                   args.client, args.attr or [], now=args.now)
+                   args.client, args.attr or [], now=args.now, config=args.config)
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
@@ -225,6 +289,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(residence=abroad), client.tags=a,b, client.required_privilege=..., "
                         "facts.x.y=...; repeatable")
     p.add_argument("--now", default=None, help="decide as of this date or ISO timestamp")
+    p.add_argument("--config", type=Path, default=None,
+                   help="broker settings whose directory gives the person's facts "
+                        "(default: the demo config)")
     p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser("test", help="run the policy tests in DIR/tests")

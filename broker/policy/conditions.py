@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -286,6 +287,10 @@ def show(value: Any) -> str:
         return "missing"
     if isinstance(value, Ref):
         return value.path
+    if isinstance(value, Enum):
+        return repr(value.value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={show(v)}" for k, v in value.items()) + "}"
     if isinstance(value, str):
         return repr(mask(value)) if looks_like_person(value) else repr(value)
     if isinstance(value, bool):

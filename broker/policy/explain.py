@@ -47,9 +47,23 @@ def format_input(inp: PolicyInput) -> list[str]:
     lines.append(f"  client {cl.client_id}, tags {show(cl.tags)}, required privilege "
                  f"{show(cl.required_privilege)}")
     lines.append(f"  now {show(inp.now)}")
-    if inp.facts:
-        lines.append(f"  facts: {', '.join(sorted(inp.facts))}")
+    for name in sorted(inp.facts):
+        value = inp.facts[name]
+        if isinstance(value, list):
+            lines.append(f"  facts.{name}: {len(value)} item(s)")
+            for i, item in enumerate(value):
+                text = ", ".join(f"{k}={_fact(v)}" for k, v in item.items()) \
+                    if isinstance(item, dict) else _fact(item)
+                lines.append(f"    [{i}] {text}")
+        else:
+            lines.append(f"  facts.{name}: {_fact(value)}")
     return lines
+
+
+def _fact(value: object) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_fact(v)}" for k, v in value.items()) + "}"
+    return show(value)
 
 
 def format_evaluation(inp: PolicyInput, evaluation: Evaluation) -> str:
@@ -61,12 +75,22 @@ def format_evaluation(inp: PolicyInput, evaluation: Evaluation) -> str:
         lines.append(f"  [{status}] {rule.effect} {rule.id} ({rule.source})")
         lines.append(f"      {rule.description}")
         lines += _outcome_lines(result.outcome, "      ")
+        lines += [f"      => {note}" for note in result.notes]
     d = evaluation.decision
+    extra = [t for t in d.trace if t.rule not in {r.rule.id for r in evaluation.results}]
+    for t in extra:
+        lines.append(f"  [{'FIRED' if t.fired else 'not fired'}] {t.effect} {t.rule} "
+                     f"({t.source})")
+        lines.append(f"      {t.why}")
     lines += ["", "Decision:"]
     if d.allow:
         lines.append(f"  ALLOW by {d.reason}: privilege {d.privilege}, acr {d.acr}")
-        abil = ", ".join(a.kind for a in d.abilitazioni) or "none"
-        lines.append(f"  abilitazioni: {abil}")
+        if not d.abilitazioni:
+            lines.append("  abilitazioni: none")
+        for a in d.abilitazioni:
+            scope = ", ".join(f"{k}={show(v)}" for k, v in sorted(a.scope.items()))
+            lines.append(f"  abilitazione: {a.kind} ({scope})"
+                         + (f" services [{', '.join(a.services)}]" if a.services else ""))
     else:
         lines.append(f"  DENY ({d.reason})")
         lines.append(f"  message (it): {d.message_it}")
