@@ -133,13 +133,13 @@ class CnsProvider:
             error = CnsUntrustedProxy(
                 f"certificate endpoint called from untrusted address "
                 f"{request.client.host if request.client else '?'}")
-            self._audit_refusal(error, None)
+            await run_in_threadpool(self._audit_refusal, error, None)
             return self.hub.fail(request, error)
         raw = await run_in_threadpool(self.services.ephemeral.take, CHALLENGES,
                                       request.query_params.get("c", "")[:128])
         if raw is None:
             error = CnsChallengeInvalid("unknown, expired or already used challenge")
-            self._audit_refusal(error, None)
+            await run_in_threadpool(self._audit_refusal, error, None)
             return self.hub.fail(request, error)
         tx = Challenge.model_validate_json(raw).tx
         try:
@@ -148,7 +148,7 @@ class CnsProvider:
             log.info("cns: certificate %s of %s verified", card.serial,
                      mask(card.holder.fiscal_code))
         except CnsError as error:
-            self._audit_refusal(error, tx)
+            await run_in_threadpool(self._audit_refusal, error, tx)
             outcome = Outcome(tx=tx, error=error.code, error_id=error.error_id,
                               detail=error.detail)
         token = secrets.token_urlsafe(32)
@@ -173,6 +173,7 @@ class CnsProvider:
                         "issuer": card.issuer})
 
     def _audit_refusal(self, error: BrokerError, tx: str | None) -> None:
+        """Log and audit a refusal (SQLite write: call it in the thread pool)."""
         log.warning("cns: refused error_id=%s code=%s detail=%s", error.error_id, error.code,
                     error.detail)
         self.audit.record("login.error", provider=self.name, error=error.code,
