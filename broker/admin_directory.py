@@ -159,7 +159,7 @@ def directory_admin_router(directory: Directory) -> APIRouter:
         body = _parse(DelegaBody, payload)
         cf = normalize_person(body.fiscal_code)
         directory.add_delega(cf, body.kind, body.delega)
-        audit(request, "directory.delega", caller, fiscal_code=cf, kind=body.kind,
+        audit(request, "directory.delega", caller, fiscal_code=cf, intermediary=body.kind,
               delega=body.delega.model_dump(mode="json"), reason=body.reason)
         return {"ok": True}
 
@@ -172,7 +172,8 @@ def directory_admin_router(directory: Directory) -> APIRouter:
         found = directory.revoke_delega(cf, body.kind, company)
         if not found:
             raise NotFound("no such delega")
-        audit(request, "directory.delega_revoked", caller, fiscal_code=cf, kind=body.kind,
+        audit(request, "directory.delega_revoked", caller, fiscal_code=cf,
+              intermediary=body.kind,
               company_cf=company, reason=body.reason)
         return {"ok": True}
 

@@ -29,6 +29,12 @@ class DirectoryError(BrokerError):
     code = "directory_conflict"
     message = Text("La modifica richiesta non è ammessa.", "The requested change is not allowed.")
 
+    def __init__(self, detail: str = "", **kw):  # type: ignore[no-untyped-def]
+        # Admin-facing: the detail names services and comuni, never a person.
+        kw.setdefault("message", Text(f"Modifica non ammessa: {detail}",
+                                      f"Change not allowed: {detail}") if detail else None)
+        super().__init__(detail, **kw)
+
 
 class DirectoryReadOnly(DirectoryError):
     status = 405
