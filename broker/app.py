@@ -79,6 +79,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.include_router(roles.install(app, ctx))  # directory, role pages, admin, policy watcher
     for name, provider in ctx.providers.items():
         app.include_router(provider.router, prefix=f"/{name}")
+    _mount_test_idp(app, ctx)
     if settings.demo_rp:
         from broker.demo_rp import demo_rp_router
 
@@ -88,6 +89,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     _install_request_log(app)
     ctx.audit.record("broker.start", issuer=issuer, providers=sorted(ctx.providers))
     return app
+
+
+def _mount_test_idp(app: FastAPI, ctx: BrokerContext) -> None:
+    """Demo only: the pysaml2 test IdP at /test-idp, trusted by the SPID provider."""
+    spid = ctx.providers.get("spid")
+    if spid is None or not getattr(getattr(spid, "cfg", None), "test_idp", False):
+        return
+    from broker.testidp.mount import PREFIX, demo_test_idp
+
+    router, _ = demo_test_idp(ctx.issuer, ctx.settings.data_dir, spid.metadata_xml)
+    app.include_router(router, prefix=PREFIX)
+    log.warning("test IdP enabled at %s%s: demo only, never in production", ctx.issuer, PREFIX)
 
 
 def _secure_cookies(settings: Settings, issuer: str) -> bool:

@@ -81,10 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     from providers.cns import cli as cns_cli
 
     cns_cli.register(sub)
+
+    spid = sub.add_parser("spid", help="SPID service provider tools")
+    spid_sub = spid.add_subparsers(dest="spid_command", required=True)
+    spid_sub.add_parser(
+        "keygen", add_help=False,
+        help="generate a SPID-compliant SP key and certificate (varco spid keygen --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["spid", "keygen"]:  # its own option parser, documented in --help
+        from providers.spid.certs import main as keygen
+
+        return keygen(argv[2:])
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         setup_logging(logging.INFO)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import secrets
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,10 +35,12 @@ from broker.model import (
     LoginRecord,
 )
 from broker.policy import PolicyInput
+from broker.web import BROWSER_COOKIE
 from providers.base import LogoutCapable
 
 log = logging.getLogger("varco.login")
 NS = "tx"
+NS_PARKED = "xsite-post"
 
 
 class PendingLogin(BaseModel):
@@ -99,7 +102,7 @@ class LoginHub:
         if raw is None:
             raise LoginExpired("unknown or expired tx")
         pending = PendingLogin.model_validate_json(raw)
-        browser = request.cookies.get("varco_browser", "")
+        browser = request.cookies.get(BROWSER_COOKIE, "")
         if not hmac.compare_digest(pending.browser.encode(), browser.encode()):
             raise LoginExpired("tx belongs to another browser")
         return pending
@@ -200,6 +203,29 @@ class LoginHub:
 
     def session(self, request: Request) -> BrokerSession | None:
         return self.ctx.sessions.current(request)
+
+    def park_cross_site_post(self, request: Request, fields: dict[str, str]) -> Response | None:
+        """Bring a cross-site POST (an IdP's ACS POST) back to this site as a GET.
+
+        Browsers do not send SameSite=Lax cookies on a POST from another site, so the
+        pending login cannot be matched to this browser there. When the browser cookie is
+        missing, the fields are parked server-side under a single-use key (2 minutes) and
+        the browser is sent to ``<same path>?resume=<key>``: a top-level GET, which does
+        carry the cookie. None means the cookie is here: go on.
+        """
+        if request.cookies.get(BROWSER_COOKIE):
+            return None
+        key = secrets.token_urlsafe(24)
+        self.ctx.ephemeral.put(NS_PARKED, key, json.dumps(fields), 120)
+        return RedirectResponse(f"{request.url.path}?{urlencode({'resume': key})}",
+                                status_code=303)
+
+    def unpark(self, key: str) -> dict[str, str] | None:
+        """The parked fields, once; None when unknown, expired or already used."""
+        if not key or len(key) > 64:
+            return None
+        raw = self.ctx.ephemeral.take(NS_PARKED, key)
+        return json.loads(raw) if raw else None
 
     def end_session(self, request: Request, response: Response) -> None:
         """A provider learnt that the citizen logged out there (IdP-initiated SLO)."""

@@ -62,6 +62,12 @@ class LoginHub(Protocol):
     def end_session(self, request: Request, response: Response) -> None:
         """The citizen logged out at the provider: end the session for every RP."""
 
+    def park_cross_site_post(self, request: Request, fields: dict[str, str]) -> Response | None:
+        """A POST from another site lacks our SameSite cookies: re-enter as a GET."""
+
+    def unpark(self, key: str) -> dict[str, str] | None:
+        """The fields parked by ``park_cross_site_post``, once."""
+
 
 @dataclass(frozen=True)
 class ProviderServices:

@@ -128,7 +128,7 @@ class SpidProvider:
         self._router = APIRouter()
         self._router.add_api_route("/metadata", self.metadata, methods=["GET"])
         self._router.add_api_route("/login", self.login_route, methods=["GET"])
-        self._router.add_api_route("/acs", self.acs, methods=["POST"])
+        self._router.add_api_route("/acs", self.acs, methods=["POST", "GET"])
         from providers.spid.slo import SloRoutes
 
         self.slo = SloRoutes(self)
@@ -195,8 +195,18 @@ class SpidProvider:
             "SAMLRequest": encode_post(xml, self.keys), "RelayState": relay}))
 
     async def acs(self, request: Request) -> Response:
+        """The IdP's POST; re-entered as a GET when the POST came cross-site (see hub)."""
         hub = self.services.hub()
-        form = await request.form()
+        if request.method == "GET":
+            form = hub.unpark(request.query_params.get("resume", ""))
+            if form is None:
+                return hub.fail(request, SpidResponseRejected("unknown or used resume key"))
+        else:
+            posted = await request.form()
+            form = {k: v for k, v in posted.items() if isinstance(v, str)}
+            parked = hub.park_cross_site_post(request, form)
+            if parked is not None:
+                return parked
         saml_response = form.get("SAMLResponse")
         relay = form.get("RelayState")
         tx: str | None = None

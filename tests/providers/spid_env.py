@@ -125,10 +125,19 @@ class SpidBrowser:
             "action": action})
         return r
 
-    def post_to_acs(self, idp_page: httpx.Response) -> httpx.Response:
+    def post_to_acs(self, idp_page: httpx.Response, *, cross_site: bool = False
+                    ) -> httpx.Response:
+        """POST the IdP's form to the ACS.
+
+        ``cross_site`` posts it as a browser does from another site: without our
+        SameSite=Lax cookies (the broker then answers 303 to a GET of itself).
+        """
         assert idp_page.status_code == 200, idp_page.text[:500]
         action, fields = form_fields(idp_page.text)
         assert action == f"{self.env.broker.url}/spid/acs"
+        if cross_site:
+            with httpx.Client(timeout=30) as cookieless:
+                return cookieless.post(action, data=fields)
         return self.http.post(action, data=fields)
 
     def login(self, username: str, **authorize: str) -> tuple[Login, httpx.Response]:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import uvicorn
@@ -76,8 +77,26 @@ def test_response_posted_from_another_browser_is_refused(spid: SpidEnv):
     idp_page = victim.idp_submit(victim.to_idp_form(r), "mario.rossi")
     attacker = spid.browser()
     stolen = attacker.post_to_acs(idp_page)
+    # Without our cookie the POST is parked and re-entered as a GET: still not the victim's.
+    if stolen.status_code == 303:
+        stolen = attacker.http.get(urljoin(str(stolen.url), stolen.headers["location"]))
     assert stolen.status_code == 400
     assert "location" not in stolen.headers
+
+
+def test_cross_site_acs_post_without_cookies_resumes_as_a_get_once(spid: SpidEnv):
+    """A real IdP posts from another site: SameSite=Lax cookies stay home on that POST."""
+    browser = spid.browser()
+    login, r = browser.authorize()
+    posted = browser.post_to_acs(browser.idp_submit(browser.to_idp_form(r), "mario.rossi"),
+                                 cross_site=True)
+    assert posted.status_code == 303
+    resume = urljoin(str(posted.url), posted.headers["location"])
+    assert "/spid/acs?resume=" in resume and "SAMLResponse" not in resume
+    back = browser.follow(browser.http.get(resume), stop_at=login.redirect_uri)
+    assert "fiscal_number" in browser.tokens(login, back)["claims"]
+    again = browser.http.get(resume)
+    assert again.status_code == 400, "a resume key works once"
 
 
 def test_user_without_level2_credentials_sees_readable_page(spid: SpidEnv):
