@@ -27,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -39,8 +40,10 @@ from broker.errors import BrokerError, Text
 from broker.fiscal_code import mask
 from broker.model import ACR_CNS, AuthEvent, AuthRequest
 from providers.base import LoginHub, ProviderServices
+from providers.cns.chain import ChainVerifier, load_pem_bundle
 from providers.cns.config import CnsConfig
 from providers.cns.errors import ERRORS, CnsChallengeInvalid, CnsError, CnsUntrustedProxy
+from providers.cns.revocation import CrlSet, OcspChecker
 from providers.cns.verify import CardVerifier, VerifiedCard, parse_escaped_cert
 
 log = logging.getLogger("varco.providers.cns")
@@ -197,11 +200,6 @@ class CnsProvider:
 
 def create_cns_provider(config: CnsConfig, services: ProviderServices) -> CnsProvider:
     """Registry factory: load the CAs (a missing or empty bundle stops the start)."""
-    from pathlib import Path
-
-    from providers.cns.chain import ChainVerifier, load_pem_bundle
-    from providers.cns.revocation import CrlSet, OcspChecker
-
     base = Path(services.config_dir)
     anchors = load_pem_bundle(base / config.ca_bundle, "ca_bundle")
     intermediates = (load_pem_bundle(base / config.intermediates, "intermediates")
