@@ -155,7 +155,7 @@ def first_half_in(text: str) -> str:
 
 
 def half_in_email(text: str) -> str:
-    match = re.search(r"PARTE[^\n]*:\n\n\s+([A-Z2-9]{8,10})\n", text)
+    match = re.search(r"SECONDA PARTE:\s+([A-Z2-9]{8})\s", text)
     assert match, text
     return match.group(1)
 
