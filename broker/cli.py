@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     from broker import policy_cli
 
     policy_cli.register(sub)
+    from broker import pin_cli
+
+    pin_cli.register(sub)
 
     from providers.cns import cli as cns_cli
 
