@@ -77,6 +77,10 @@ class Outbox:
 
     def claim_due(self, now: datetime, limit: int = 20) -> list[int]:
         """Ids of pending messages due at ``now``, leased to this caller."""
+        # A read first: an idle outbox never takes the writer lock.
+        if not list(self.db.query("SELECT 1 FROM outbox WHERE status = 'pending'"
+                                  " AND next_attempt_at <= ? LIMIT 1", (_ts(now),))):
+            return []
         with self.db.transaction() as c:
             rows = c.execute("SELECT id FROM outbox WHERE status = 'pending'"
                              " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
