@@ -75,9 +75,11 @@ def start_pin_env(broker_factory: Any, tmp_path: Path, clock: Any = None,
                   **pin: Any) -> PinEnv:
     smtp = SmtpSink().start()
     gateway = SmsGateway().start()
-    from conftest import demo_settings
+    from broker.config import load_settings
+    from broker.paths import project_dir
 
-    base = demo_settings(tmp_path / "unused").providers
+    # Not ``from conftest import ...``: several test folders have a conftest module.
+    base = load_settings(project_dir("config") / "demo.yaml").providers
     data_dir = tmp_path / "pin-data"
     section = {**base.get("pin", {}), "outbox": {"email": smtp.channel(), "pec": smtp.channel(),
                                                  "sms": gateway.channel(),
