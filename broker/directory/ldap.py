@@ -13,6 +13,7 @@ built from input. Any LDAP or network failure becomes ``DirectoryUnavailable``.
 
 from __future__ import annotations
 
+import math
 import ssl
 from datetime import date, datetime
 from typing import Any
@@ -74,10 +75,8 @@ class LdapDirectory:
                  start_tls: bool = False, timeout: float = 3.0):
         if not url.startswith("ldaps://") and not start_tls:
             raise ValueError("the LDAP directory needs ldaps:// or start_tls: true")
-        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file,
-                  version=ssl.PROTOCOL_TLS_CLIENT)
-        self.server = Server(url, use_ssl=url.startswith("ldaps://"), tls=tls,
-                             connect_timeout=timeout, get_info=NONE)
+        self.url = url
+        self.ca_file = ca_file
         self.base_dn = base_dn
         self.bind_dn = bind_dn
         self.password = password
@@ -100,8 +99,14 @@ class LdapDirectory:
         flt = "(&" + _eq("objectClass", CLASSES[kind]) + "".join(
             _eq(a, v) for a, v in tests) + ")"
         try:
-            conn = Connection(self.server, user=self.bind_dn, password=self.password,
-                              read_only=True, receive_timeout=self.timeout,
+            # A fresh Server each time: ldap3 remembers an address that failed once and
+            # would keep refusing it after the directory is back.
+            tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=self.ca_file,
+                      version=ssl.PROTOCOL_TLS_CLIENT)
+            server = Server(self.url, use_ssl=self.url.startswith("ldaps://"), tls=tls,
+                            connect_timeout=self.timeout, get_info=NONE)
+            conn = Connection(server, user=self.bind_dn, password=self.password,
+                              read_only=True, receive_timeout=max(1, math.ceil(self.timeout)),
                               raise_exceptions=True, auto_bind=False)
             conn.open()
             if self.start_tls:
@@ -118,7 +123,7 @@ class LdapDirectory:
             if type(exc).__name__ == "LDAPNoSuchObjectResult":
                 return []
             raise DirectoryUnavailable(f"ldap: {type(exc).__name__}") from exc
-        except OSError as exc:
+        except Exception as exc:  # network, TLS, protocol: the directory cannot answer
             raise DirectoryUnavailable(f"ldap: {type(exc).__name__}") from exc
 
     # --- reads -----------------------------------------------------------------------
