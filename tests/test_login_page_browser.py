@@ -105,3 +105,20 @@ def test_second_service_reuses_the_session_and_asks_ordinario_to_step_up(
     assert "/pension-portal/callback" not in page.url
     assert "profilo dispositivo" in page.get_by_role("status").inner_text()
     page.close()
+
+
+def test_demo_spid_login_with_the_test_idp(broker, browser) -> None:
+    """The demo config's SPID: the standard button, the test IdP's form, back with claims."""
+    page = browser.new_page()
+    page.goto(f"{broker.url}/demo-rp/")
+    page.get_by_role("link", name="Accedi (profilo ordinario)").click()
+    page.get_by_text("Entra con SPID").click()  # a <details> disclosure, no JavaScript
+    page.get_by_role("link", name="Varco Test IdP").click()
+    page.get_by_label("Nome utente / Username").fill("mario.rossi")
+    page.get_by_label("Password").fill("test")
+    page.get_by_role("button", name="Entra / Sign in").click()
+    page.wait_for_url(f"{broker.url}/demo-rp/callback*")
+    text = page.content()
+    assert "RSSMRA80A01H501U" in text
+    assert "https://www.spid.gov.it/SpidL2" in text and "dispositivo" in text
+    page.close()
