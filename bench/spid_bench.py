@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import html
 import os
 import re
 import secrets
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,7 +87,16 @@ def launch(name: str, argv: list[str], tmp: Path, ready_url: str, wrap: list[str
 
 
 def stop(proc: Proc) -> None:
-    """Terminate, then kill after a timeout; never leave a server behind."""
+    """Terminate, then kill after a timeout; never leave a server behind.
+
+    Under py-spy the server itself is terminated first: py-spy then writes its profile
+    and exits by itself (terminating py-spy would lose the profile).
+    """
+    inner = server_pid(proc)
+    if inner != proc.popen.pid and proc.popen.poll() is None:
+        os.kill(inner, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.popen.wait(timeout=30)
     if proc.popen.poll() is None:
         proc.popen.terminate()
         try:
@@ -97,12 +108,15 @@ def stop(proc: Proc) -> None:
 
 def server_pid(proc: Proc) -> int:
     """The pid whose CPU we read: the server itself, also when a profiler wraps it."""
-    children = Path(f"/proc/{proc.popen.pid}/task/{proc.popen.pid}/children")
-    if children.exists():
-        kids = children.read_text().split()
-        if kids and "py-spy" in Path(f"/proc/{proc.popen.pid}/cmdline").read_text():
-            return int(kids[0])
-    return proc.popen.pid
+    pid = proc.popen.pid
+    try:
+        if "py-spy" in Path(f"/proc/{pid}/cmdline").read_text():
+            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            if kids:
+                return int(kids[0])
+    except OSError:  # already gone
+        pass
+    return pid
 
 
 def write_config(tmp: Path, key_size: int) -> tuple[Path, Path]:
@@ -141,6 +155,29 @@ class Totals:
     broker_wait: float = 0.0
     idp_wait: float = 0.0
     errors: list[str] = field(default_factory=list)
+    # --steps: server pid per base URL; CPU seconds and count per "server METHOD /path".
+    pids: dict[str, int] = field(default_factory=dict)
+    step_cpu: dict[str, float] = field(default_factory=dict)
+    step_n: dict[str, int] = field(default_factory=dict)
+
+
+def thread_cpu(pid: int) -> dict[str, int]:
+    """On-CPU nanoseconds of each live thread of ``pid`` (schedstat).
+
+    ``/proc/<pid>/stat`` counts in clock ticks (10 ms): fine for totals over many
+    flows, too coarse to split one flow into its requests. Per thread, because idle
+    thread-pool workers exit and would take their time out of a plain sum.
+    """
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found[task.name] = int((task / "schedstat").read_text().split()[0])
+    return found
+
+
+def cpu_between(before: dict[str, int], after: dict[str, int]) -> float:
+    """Seconds spent between two ``thread_cpu`` readings by threads alive at the second."""
+    return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
 
 
 def hidden_fields(page: str) -> tuple[str, dict[str, str]]:
@@ -163,13 +200,21 @@ class Flow:
 
     async def _send(self, method: str, url: str, client: httpx.AsyncClient | None = None,
                     **kw) -> httpx.Response:
+        server = self.idp if url.startswith(self.idp) else self.broker
+        pid = self.totals.pids.get(server)
+        cpu0 = thread_cpu(pid) if pid else {}
         t0 = time.perf_counter()
         r = await (client or self.http).request(method, url, **kw)
         spent = time.perf_counter() - t0
-        if url.startswith(self.idp):
+        if server == self.idp:
             self.totals.idp_wait += spent
         else:
             self.totals.broker_wait += spent
+        if pid:
+            step = f"{'IdP' if server == self.idp else 'broker'} {method} {urlsplit(url).path}"
+            self.totals.step_cpu[step] = self.totals.step_cpu.get(step, 0.0) + cpu_between(
+                cpu0, thread_cpu(pid))
+            self.totals.step_n[step] = self.totals.step_n.get(step, 0) + 1
         return r
 
     async def _follow(self, r: httpx.Response, stop_at: str) -> httpx.Response:
@@ -215,10 +260,13 @@ class Flow:
         assert r.status_code == 200 and "id_token" in r.json(), r.text[:300]
 
 
-async def drive(broker: str, idp: str, n: int, concurrency: int, cross_site: bool) -> tuple[
-        Totals, float]:
-    """``n`` flows over ``concurrency`` browsers; returns the figures and the wall time."""
-    totals = Totals()
+async def drive(broker: str, idp: str, n: int, concurrency: int, cross_site: bool,
+                pids: dict[str, int] | None = None) -> tuple[Totals, float]:
+    """``n`` flows over ``concurrency`` browsers; returns the figures and the wall time.
+
+    With ``pids`` (only meaningful at concurrency 1) each request's server CPU is kept.
+    """
+    totals = Totals(pids=pids or {})
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(n):
         queue.put_nowait(i)
@@ -252,6 +300,8 @@ def main() -> int:
                         help="broker's SP RSA key (SpidConfig default 3072; minimum 2048)")
     parser.add_argument("--same-site", action="store_true",
                         help="POST the ACS with the broker's cookies (skips park/resume)")
+    parser.add_argument("--steps", type=int, default=0, metavar="N",
+                        help="after the run, N sequential flows with each request's server CPU")
     parser.add_argument("--profile-broker", type=Path, metavar="FILE",
                         help="run the broker under py-spy (raw folded stacks to FILE)")
     parser.add_argument("--show-logs", action="store_true", help="print the servers' log tails")
@@ -290,6 +340,10 @@ def main() -> int:
             totals, wall = asyncio.run(drive(broker, idp, args.logins, args.concurrency, cross))
             bcpu, icpu = cpu_seconds(bpid) - b0, cpu_seconds(ipid) - i0
             own = time.process_time() - own0
+            steps = None
+            if args.steps:
+                steps, _ = asyncio.run(drive(broker, idp, args.steps, 1, cross,
+                                             {broker: bpid, idp: ipid}))
         finally:
             for proc in reversed(procs):
                 stop(proc)
@@ -316,6 +370,15 @@ def main() -> int:
     verdict = "MET" if per_b <= TARGET_MS else "NOT MET"
     print(f"Target broker share <= {TARGET_MS:.0f} ms CPU per login: {verdict} "
           f"({per_b:.2f} ms).")
+    if steps is not None and steps.step_n:
+        print(f"\nServer CPU per request, {args.steps} sequential flows (schedstat):")
+        print("| request | per flow | CPU/request | CPU/flow |")
+        print("|---|---|---|---|")
+        flows = max(1, len(steps.flows))
+        for step, cpu in steps.step_cpu.items():
+            n = steps.step_n[step]
+            print(f"| {step} | {n / flows:.1f} | {1000 * cpu / n:.2f} ms "
+                  f"| {1000 * cpu / flows:.2f} ms |")
     for err in totals.errors[:3]:
         print(f"error: {err}")
     if args.profile_broker:
