@@ -28,7 +28,7 @@ from broker.login import LoginHub
 from broker.mapping import MappingSet
 from broker.policy import PolicyHolder
 from broker.session import SessionManager
-from broker.store import SqliteDatabase, SqliteEphemeralStore
+from broker.store.factory import build_stores
 from broker.web import Renderer
 from providers.base import Provider, ProviderServices, provider_types
 
@@ -46,8 +46,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secure = _secure_cookies(settings, issuer)
 
-    db = SqliteDatabase(settings.data_dir / "varco.db")
-    ephemeral = SqliteEphemeralStore(db, clock)
+    stores = build_stores(settings, clock)  # sqlite, or redis for the ephemeral part
+    db, ephemeral = stores.db, stores.ephemeral
     secret_key = settings.secret_key
     template_dirs = sorted(p for p in PROVIDERS_DIR.glob("*/templates") if p.is_dir())
     ctx = BrokerContext(
@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     )
     app = FastAPI(title="Varco", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
+    app.state.stores = stores
     services = ProviderServices(
         clock=clock, db=db, ephemeral=ephemeral, hub=lambda: ctx.login,  # type: ignore[arg-type]
         base_url=lambda: issuer, data_dir=settings.data_dir,

@@ -8,6 +8,7 @@ errors, so a typo cannot pass silently.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +51,20 @@ class DirectorySettings(Section):
     timeout: float = Field(3.0, gt=0, le=30, description="Seconds per connect and per search.")
 
 
+class StoreSettings(Section):
+    """Where state lives (issue 7): the embedded SQLite file, or Redis for the hot part."""
+
+    ephemeral: Literal["sqlite", "redis"] = Field(
+        "sqlite", description="sessions, codes, tokens, replay caches, counters: "
+                              "sqlite (one host) or redis (any number of processes)")
+    redis_url_env: str = Field("VARCO_REDIS_URL",
+                               description="Env var with redis://[:password@]host:port/db.")
+    redis_prefix: str = Field("varco:", min_length=1, max_length=64,
+                              description="Prefix of every key, to share one Redis.")
+    purge_interval: int = Field(60, ge=1, le=3600,
+                                description="Seconds between sweeps of expired entries.")
+
+
 class Settings(Section):
     """The whole broker configuration."""
 
@@ -70,6 +85,7 @@ class Settings(Section):
     tokens: TokenSettings = TokenSettings()
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     directory: DirectorySettings = DirectorySettings()
+    store: StoreSettings = StoreSettings()
     source: Path | None = Field(None, exclude=True)
 
     def with_issuer(self, issuer: str) -> Settings:
@@ -113,14 +129,18 @@ def load_settings(path: Path | str) -> Settings:
     env_issuer = os.environ.get("VARCO_ISSUER")
     if env_issuer:
         raw["issuer"] = env_issuer
+    from_env = apply_env_overrides(raw, os.environ)
     try:
         settings = Settings.model_validate({**raw, "source": path})
     except ValidationError as exc:
         raise ConfigError([
-            f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            f"{path}: {_where(err['loc'], from_env)}: {err['msg']}"
             for err in exc.errors()
         ]) from exc
     problems = []
+    if settings.store.ephemeral == "redis" and not os.environ.get(settings.store.redis_url_env):
+        problems.append(f"{path}: store.redis_url_env: environment variable "
+                        f"{settings.store.redis_url_env} is not set")
     if settings.issuer and not settings.issuer.startswith("https://") and not _is_loopback(
             settings.issuer):
         problems.append(f"{path}: issuer: must be https outside 127.0.0.1/localhost")
@@ -130,6 +150,45 @@ def load_settings(path: Path | str) -> Settings:
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+ENV_PREFIX = "VARCO__"
+
+
+def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """12-factor overrides: ``VARCO__STORE__EPHEMERAL=redis`` sets ``store.ephemeral``.
+
+    Sections are separated by a double underscore; the value is read as a YAML scalar
+    (``true``, ``8080``, ``[a, b]``). Overrides are validated with the rest of the file,
+    so a misspelt variable is an error naming it. Returns ``{dotted key: variable}``.
+    """
+    applied: dict[str, str] = {}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX:
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        try:
+            value = yaml.safe_load(environ[name])
+        except yaml.YAMLError:
+            value = environ[name]
+        node = raw
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+        applied[".".join(parts)] = name
+    return applied
+
+
+def _where(loc: tuple[Any, ...], from_env: dict[str, str]) -> str:
+    dotted = ".".join(str(p) for p in loc)
+    for key, var in from_env.items():
+        if dotted == key or dotted.startswith(key + "."):
+            return f"{dotted} (from environment variable {var})"
+    return dotted
 
 
 def _is_loopback(url: str) -> bool:

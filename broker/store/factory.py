@@ -1,0 +1,66 @@
+"""Builds the broker's stores from its settings: the one place that knows the backends.
+
+The durable database is always the SQLite file under the data folder for now
+(PostgreSQL is a later step, see the design note in the README); the ephemeral store is
+a table of that file (one host) or Redis (``store.ephemeral: redis``, any number of
+broker processes). Nothing else in the broker names a backend.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from broker.clock import Clock
+from broker.config import Settings
+from broker.errors import ConfigError, ServiceUnavailable
+from broker.store.base import EphemeralStore
+from broker.store.sqlite import SqliteDatabase, SqliteEphemeralStore
+
+
+@dataclass(frozen=True)
+class Stores:
+    """What ``create_app`` puts in the context, plus what operations need to know."""
+
+    db: SqliteDatabase
+    ephemeral: EphemeralStore
+    ephemeral_backend: str
+
+    def check(self) -> list[str]:
+        """Problems that make this process not ready (``/readyz``); empty when fine."""
+        problems = []
+        try:
+            self.db.query("SELECT 1")
+        except Exception as exc:  # any failure of the file is "not ready"
+            problems.append(f"database: {type(exc).__name__}")
+        ping = getattr(self.ephemeral, "ping", None)
+        if ping is not None:
+            try:
+                ping()
+            except ServiceUnavailable as exc:
+                problems.append(f"ephemeral store: {exc.detail}")
+        return problems
+
+    def close(self) -> None:
+        close = getattr(self.ephemeral, "close", None)
+        if close is not None:
+            close()
+
+
+def build_stores(settings: Settings, clock: Clock) -> Stores:
+    """The database and the ephemeral store the settings ask for.
+
+    A Redis that cannot be reached at start is not fatal (it may come up after the
+    broker): ``/readyz`` says 503 until it answers. A missing URL is a ``ConfigError``.
+    """
+    db = SqliteDatabase(settings.data_dir / "varco.db")
+    cfg = settings.store
+    if cfg.ephemeral == "redis":
+        url = os.environ.get(cfg.redis_url_env)
+        if not url:
+            raise ConfigError([f"{settings.source}: store.redis_url_env: environment variable "
+                               f"{cfg.redis_url_env} is not set"])
+        from broker.store.redis import RedisEphemeralStore
+
+        return Stores(db, RedisEphemeralStore(url, prefix=cfg.redis_prefix), "redis")
+    return Stores(db, SqliteEphemeralStore(db, clock), "sqlite")
