@@ -17,15 +17,15 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from broker import roles
+from broker import ops, roles
 from broker.admin_api import audit_router
-from broker.audit import AuditLog
 from broker.clock import Clock, SystemClock
 from broker.config import Settings
 from broker.context import BrokerContext
 from broker.errors import BadRequest, BrokerError, ConfigError, NotFound, ServiceUnavailable
 from broker.login import LoginHub
 from broker.mapping import MappingSet
+from broker.ops import MeteredAuditLog
 from broker.policy import PolicyHolder
 from broker.session import SessionManager
 from broker.store.factory import build_stores
@@ -53,7 +53,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     ctx = BrokerContext(
         settings=settings, issuer=issuer, clock=clock, db=db, ephemeral=ephemeral,
         sessions=SessionManager(ephemeral, clock, settings, secure=secure),
-        audit=AuditLog(db, clock),
+        audit=MeteredAuditLog(db, clock),  # the audit trail, also counted in /metrics
         templates=Renderer(secret_key, secure_cookies=secure, extra_dirs=template_dirs),
         secret_key=secret_key,
         policy=PolicyHolder(settings.policies_dir),
@@ -88,6 +88,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_error_pages(app, hub)
     _install_request_log(app)
+    app.include_router(ops.install(app, ctx))  # after the access log: request id outermost
     ctx.audit.record("broker.start", issuer=issuer, providers=sorted(ctx.providers))
     return app
 
