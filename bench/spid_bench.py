@@ -304,6 +304,8 @@ def main() -> int:
                         help="after the run, N sequential flows with each request's server CPU")
     parser.add_argument("--profile-broker", type=Path, metavar="FILE",
                         help="run the broker under py-spy (raw folded stacks to FILE)")
+    parser.add_argument("--profile-args", default="-r 250",
+                        help="more py-spy record options, e.g. '-r 250 --gil'")
     parser.add_argument("--show-logs", action="store_true", help="print the servers' log tails")
     args = parser.parse_args()
     if args.logins < 1 or args.concurrency < 1:
@@ -317,7 +319,7 @@ def main() -> int:
         wrap: list[str] = []
         if args.profile_broker:
             pyspy = Path(sys.executable).with_name("py-spy")
-            wrap = [str(pyspy), "record", "-r", "250", "-f", "raw", "-o",
+            wrap = [str(pyspy), "record", *shlex.split(args.profile_args), "-f", "raw", "-o",
                     str(args.profile_broker.resolve()), "--"]
         procs: list[Proc] = []
         try:
