@@ -172,3 +172,37 @@ def half_in_letter(path: Path) -> str:
     match = re.search(r"((?:[A-Z2-9] ){7}[A-Z2-9])\s*$", letter_text(path).strip())
     assert match, letter_text(path)
     return match.group(1).replace(" ", "")
+
+
+def start_spid_for_pin(broker_factory: Any, tmp_path: Path) -> Any:
+    """``spid_env.start_spid_env`` without importing ``conftest`` by name (several test
+    folders define one), plus the PIN admin router: a SPID test IdP and a broker."""
+    import threading
+    import time
+
+    import uvicorn
+    from spid_env import SpidEnv, create_idp_app, free_port, spid_section
+
+    from broker.config import load_settings
+    from broker.paths import project_dir
+
+    idp_dir = tmp_path / "spid-idps"
+    idp_dir.mkdir(exist_ok=True)
+    base = load_settings(project_dir("config") / "demo.yaml").providers
+    holder: dict[str, str] = {}
+    port = free_port()
+    app = create_idp_app(base_url=f"http://127.0.0.1:{port}", data_dir=tmp_path / "testidp",
+                         sp_metadata=lambda: httpx.get(holder["md"], timeout=10).content)
+    idp = app.state.idp
+    (idp_dir / "test-idp.xml").write_text(idp.metadata_xml())
+    broker = broker_factory(providers={**base, "spid": spid_section(idp_dir)})
+    holder["md"] = f"{broker.url}/spid/metadata"
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "IdP did not start"
+        time.sleep(0.02)
+    wire_admin(broker)
+    return SpidEnv(broker, idp, server, idp_dir)

@@ -26,9 +26,9 @@ from pin_env import (
     hidden,
     pin_login,
     start_pin_env,
-    wire_admin,
+    start_spid_for_pin,
 )
-from spid_env import SpidEnv, start_spid_env
+from spid_env import SpidEnv
 
 pytestmark = pytest.mark.integration
 
@@ -113,8 +113,7 @@ def test_recovery_code_expires(env: PinEnv) -> None:
 
 @pytest.fixture
 def spid(broker_factory, tmp_path: Path) -> Iterator[SpidEnv]:
-    env = start_spid_env(broker_factory, tmp_path)
-    wire_admin(env.broker)
+    env = start_spid_for_pin(broker_factory, tmp_path)
     yield env
     env.stop()
 
