@@ -74,6 +74,9 @@ class LoginStarter(Protocol):
     def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
         """Remember ``auth`` for this browser and show the chooser (or the hinted provider)."""
 
+    def settle(self, request: Request, auth: AuthRequest, session: BrokerSession) -> Response:
+        """A session already satisfies ``auth``: settle the role it acts in, then finish."""
+
     async def provider_logout(self, request: Request, ended: list[BrokerSession],
                               return_to: str) -> Response | None:
         """Start provider-side logout (SAML SLO) for the logins of ended sessions."""

@@ -64,11 +64,15 @@ class LoginHub:
         self.router.add_api_route("/login/cancel", self.cancel_form, methods=["POST"])
 
     # --- LoginStarter ---------------------------------------------------------------
-    def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
+    def remember(self, request: Request, auth: AuthRequest, reason: Unmet) -> None:
+        """Keep ``auth`` as this browser's pending login (the ``tx`` of every login page)."""
         browser = self.ctx.templates.browser_id(request)
         pending = PendingLogin(auth=auth, browser=browser, reason=reason)
         self.ctx.ephemeral.put(NS, auth.tx_id, pending.model_dump_json(),
                                self.ctx.settings.session.login_timeout)
+
+    def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
+        self.remember(request, auth, reason)
         target = f"/login?tx={auth.tx_id}"
         hinted = self._hinted_provider(auth, reason)
         if hinted is not None:
@@ -203,6 +207,11 @@ class LoginHub:
 
     def session(self, request: Request) -> BrokerSession | None:
         return self.ctx.sessions.current(request)
+
+    def settle(self, request: Request, auth: AuthRequest, session: BrokerSession) -> Response:
+        """Single sign-on: the role must fit this RP too (``broker.roles``)."""
+        response = request.app.state.roles.settle(request, auth, session, fresh=False)
+        return self.ctx.templates.bind_cookies(request, response)
 
     def park_cross_site_post(self, request: Request, fields: dict[str, str]) -> Response | None:
         """Bring a cross-site POST (an IdP's ACS POST) back to this site as a GET.

@@ -30,14 +30,24 @@ from fastapi.responses import RedirectResponse
 from broker.context import BrokerContext
 from broker.directory.base import Directory, DirectoryUnavailable
 from broker.directory.model import SERVICES
-from broker.errors import BrokerError, LoginExpired, Text
+from broker.errors import AccessDenied, BrokerError, LoginExpired, Text
 from broker.fiscal_code import mask
+from broker.flow import Unmet
 from broker.model import ActingRole, AuthRequest, BrokerSession, Decision
 from broker.oidc.keys import b64url
 from broker.policy.engine import fits
 from broker.policy.schema import Requirement
 
 log = logging.getLogger("varco.roles")
+
+
+class NoFittingRole(AccessDenied):
+    code = "no_fitting_role"
+    message = Text(
+        "Questo servizio è riservato a chi ha un'abilitazione specifica (per esempio operatore "
+        "ISEE di un comune convenzionato), che non risulta per te.",
+        "This service is reserved for people with a specific authorisation (for example "
+        "ISEE operator of a comune with a convenzione), which you do not hold.")
 NS_TX = "tx"  # the login hub's pending logins
 
 
@@ -109,14 +119,43 @@ class RoleHub:
 
     def after_login(self, request: Request, auth: AuthRequest,
                     session: BrokerSession) -> Response:
-        """Pick the only role silently, or send the person to the choice page."""
+        """Right after a login: pick the only role silently, or ask among several."""
+        return self.settle(request, auth, session, fresh=True)
+
+    def settle(self, request: Request, auth: AuthRequest, session: BrokerSession, *,
+               fresh: bool) -> Response:
+        """The role this session acts in for ``auth``'s RP, then ``front.finish``.
+
+        - no role fits the RP's requirement: refused (a readable page; ``access_denied``
+          to the RP with ``prompt=none``), never a token without what the RP needs;
+        - single sign-on (``fresh`` False) keeps the session's role when it fits, unless
+          the RP sent ``prompt=select_account``;
+        - one fitting role is taken silently; several are offered on ``/roles/choose``
+          (``account_selection_required`` with ``prompt=none``).
+        """
         options = self._options(session, auth.client_id)
-        if len(options) > 1:
-            return RedirectResponse(f"/roles/choose?tx={auth.tx_id}", status_code=303)
-        role = options[0] if options else ActingRole(kind="self")
-        session = self._set_role(session, role)
-        self.ctx.ephemeral.delete(NS_TX, auth.tx_id)
-        return self.ctx.front.finish(request, auth, session)
+        if not options:
+            self.ctx.audit.record("roles.no_fitting_role", client_id=auth.client_id,
+                                  fiscal_code=session.fiscal_code)
+            if "none" in auth.prompt:
+                return self.ctx.front.deny(request, auth, "access_denied",
+                                           "no role of this person fits the client")
+            self.ctx.login.remember(request, auth, Unmet.STEP_UP)  # type: ignore[attr-defined]
+            return self._fail(request, NoFittingRole("no role fits the RP"), auth.tx_id)
+        current = role_key(session.role or ActingRole(kind="self"))
+        keys = [role_key(r) for r in options]
+        if not fresh and current in keys and "select_account" not in auth.prompt:
+            self.ctx.ephemeral.delete(NS_TX, auth.tx_id)
+            return self.ctx.front.finish(request, auth, session)
+        if len(options) == 1:
+            session = self._set_role(session, options[0])
+            self.ctx.ephemeral.delete(NS_TX, auth.tx_id)
+            return self.ctx.front.finish(request, auth, session)
+        if "none" in auth.prompt:
+            return self.ctx.front.deny(request, auth, "account_selection_required",
+                                       "choose the role to act in")
+        self.ctx.login.remember(request, auth, Unmet.LOGIN)  # type: ignore[attr-defined]
+        return RedirectResponse(f"/roles/choose?tx={auth.tx_id}", status_code=303)
 
     # --- helpers ----------------------------------------------------------------------
     def _options(self, session: BrokerSession, client_id: str | None) -> list[ActingRole]:
@@ -129,8 +168,7 @@ class RoleHub:
                            hashlib.sha256).digest()
             role = role.model_copy(update={"actor_key": b64url(key)})
         updated = session.model_copy(update={"role": role})
-        # SessionManager has no public "update"; _save is its one writer (same TTL rules).
-        self.ctx.sessions._save(updated)
+        self.ctx.sessions.update(updated)
         self.ctx.audit.record("session.role", sid_hash=hashlib.sha256(
             session.sid.encode()).hexdigest()[:16], fiscal_code=session.fiscal_code,
             role=role.kind, scope=role.abilitazione.scope if role.abilitazione else {})

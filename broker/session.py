@@ -73,6 +73,10 @@ class SessionManager:
             return
         self._save(session.model_copy(update={"clients": (*session.clients, client_id)}))
 
+    def update(self, session: BrokerSession) -> None:
+        """Store a changed session (e.g. the role it acts in) under its own id and expiry."""
+        self._save(session)
+
     def end(self, sid: str) -> BrokerSession | None:
         raw = self.ephemeral.take(NS, sid)
         return BrokerSession.model_validate_json(raw) if raw else None

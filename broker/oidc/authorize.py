@@ -29,9 +29,9 @@ from broker.oidc.clients import Client, ClientRegistry
 from broker.oidc.server import check_challenge
 
 MAX_PARAM = 4096
-PROMPTS = frozenset({"none", "login", "consent"})
+PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 # select_account is harmless to ignore: there is one person per browser session.
-IGNORED_PROMPTS = frozenset({"select_account"})
+IGNORED_PROMPTS: frozenset[str] = frozenset()
 
 
 class InvalidAuthorizationRequest(BadRequest):

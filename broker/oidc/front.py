@@ -128,7 +128,7 @@ class OidcFront:
             "claims_supported": list(SUPPORTED_CLAIMS),
             "claims_parameter_supported": True,
             "acr_values_supported": sorted(ACR_RANK, key=lambda a: ACR_RANK[a]),
-            "prompt_values_supported": ["none", "login", "consent"],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "ui_locales_supported": ["it", "en"],
             "claim_types_supported": ["normal"],
             "request_parameter_supported": False,
@@ -156,7 +156,7 @@ class OidcFront:
     def _authorize(self, request: Request, items: list[tuple[str, Any]]) -> Response:
         pairs = [(k, v) for k, v in items if isinstance(v, str)]
         try:
-            client, auth = authz.parse(pairs, self.registry, self.ctx.clock.now())
+            _client, auth = authz.parse(pairs, self.registry, self.ctx.clock.now())
         except authz.RedirectableError as err:
             self.ctx.audit.record("oidc.authorize_rejected", client_id=err.client.client_id,
                                   error=err.error)
@@ -166,9 +166,9 @@ class OidcFront:
         lacking = unmet(session, auth, self.ctx.clock.now())
         if lacking is None:
             assert session is not None
-            if "consent" in auth.prompt:
-                return self._consent_page(request, auth, session, client)
-            return self._issue_code(auth, session, client)
+            # Single sign-on: the login hub still checks the session's role against what
+            # this RP requires (and honours prompt=select_account) before finish().
+            return self.ctx.login.settle(request, auth, session)
         if "none" in auth.prompt:
             # No UI allowed: OIDC Core 3.1.2.6. Authentication is what is missing in
             # both cases (no/old session, or one too weak), hence login_required.
