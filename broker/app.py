@@ -94,15 +94,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
 
 def _mount_test_idp(app: FastAPI, ctx: BrokerContext) -> None:
-    """Demo only: the pysaml2 test IdP at /test-idp, trusted by the SPID provider."""
-    spid = ctx.providers.get("spid")
-    if spid is None or not getattr(getattr(spid, "cfg", None), "test_idp", False):
-        return
-    from broker.testidp.mount import PREFIX, demo_test_idp
+    """Demo only: the pysaml2 test IdP at /test-idp (SPID) and /test-idp-cie (CIE ID)."""
+    from broker.testidp.mount import PREFIX, PREFIX_CIE, demo_test_idp
 
-    router, _ = demo_test_idp(ctx.issuer, ctx.settings.data_dir, spid.metadata_xml)
-    app.include_router(router, prefix=PREFIX)
-    log.warning("test IdP enabled at %s%s: demo only, never in production", ctx.issuer, PREFIX)
+    for name, prefix in (("spid", PREFIX), ("cie", PREFIX_CIE)):
+        provider = ctx.providers.get(name)
+        if provider is None or not getattr(getattr(provider, "cfg", None), "test_idp", False):
+            continue
+        router, _ = demo_test_idp(ctx.issuer, ctx.settings.data_dir, provider.metadata_xml,
+                                  profile=name)
+        app.include_router(router, prefix=prefix)
+        log.warning("test IdP enabled at %s%s: demo only, never in production", ctx.issuer,
+                    prefix)
 
 
 def _secure_cookies(settings: Settings, issuer: str) -> bool:

@@ -14,7 +14,7 @@ import html
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Form, Response
@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 
 from broker.testidp.idp import IdpRequest, TestIdp
-from broker.testidp.users import DEFAULT_USERS
+from broker.testidp.users import DEFAULT_USERS, TestUser
 
 PENDING_TTL = 600
 
@@ -66,12 +66,15 @@ def _post_form(action: str, fields: dict[str, str]) -> HTMLResponse:
         "</form></body></html>")
 
 
-def _login_form(token: str, req: IdpRequest, error: str = "", status: int = 200) -> HTMLResponse:
-    users = "".join(f"<li><code>{html.escape(u.username)}</code> / <code>{html.escape(u.password)}"
-                    f"</code> (SpidL{u.max_level})</li>" for u in DEFAULT_USERS)
+def _login_form(token: str, req: IdpRequest, error: str = "", status: int = 200,
+                users: Iterable[TestUser] = DEFAULT_USERS, title: str = "Varco Test IdP"
+                ) -> HTMLResponse:
+    users_html = "".join(
+        f"<li><code>{html.escape(u.username)}</code> / <code>{html.escape(u.password)}"
+        f"</code> (SpidL{u.max_level})</li>" for u in users)
     err = f'<p role="alert">{html.escape(error)}</p>' if error else ""
-    return _page("Varco Test IdP", f"""
-<h1>Varco Test IdP</h1>
+    return _page(title, f"""
+<h1>{html.escape(title)}</h1>
 <p>Accesso richiesto da / Sign-in requested by: <code>{html.escape(req.sp_entity_id)}</code>,
 livello / level <code>{html.escape(req.acr)}</code></p>
 {err}
@@ -84,7 +87,7 @@ livello / level <code>{html.escape(req.acr)}</code></p>
   <p><button type="submit" name="action" value="login">Entra / Sign in</button>
      <button type="submit" name="action" value="cancel" formnovalidate>Annulla / Cancel</button></p>
 </form>
-<p>Utenti di prova / Test users:</p><ul>{users}</ul>""", status)
+<p>Utenti di prova / Test users:</p><ul>{users_html}</ul>""", status)
 
 
 def test_idp_router(idp: TestIdp) -> APIRouter:
@@ -105,7 +108,7 @@ def test_idp_router(idp: TestIdp) -> APIRouter:
         except Exception as exc:  # pysaml2 raises many types for bad requests
             return _page("Errore", f"<p>AuthnRequest rifiutata / refused: "
                                    f"{html.escape(type(exc).__name__)}</p>", 400)
-        return _login_form(pending.put(req), req)
+        return _login_form(pending.put(req), req, users=idp.users.values(), title=idp.name)
 
     @router.get("/sso")
     def sso_redirect(SAMLRequest: str | None = None, RelayState: str | None = None,
@@ -128,7 +131,8 @@ def test_idp_router(idp: TestIdp) -> APIRouter:
             user = idp.user(username, password)
             if user is None:
                 return _login_form(pending.put(req), req,
-                                   "Credenziali errate / Wrong credentials", 401)
+                                   "Credenziali errate / Wrong credentials", 401,
+                                   users=idp.users.values(), title=idp.name)
             if idp.answer_level(req, user) is None:
                 xml = idp.error_xml(req, 20)
             else:
@@ -143,10 +147,10 @@ def test_idp_router(idp: TestIdp) -> APIRouter:
 
 
 def create_app(*, base_url: str, data_dir: Path, sp_metadata: Callable[[], bytes | str],
-               entity_id: str | None = None) -> FastAPI:
-    """A standalone IdP whose routes live at the root of ``base_url``."""
+               entity_id: str | None = None, profile: str = "spid") -> FastAPI:
+    """A standalone IdP whose routes live at the root of ``base_url`` (``profile`` spid|cie)."""
     idp = TestIdp(entity_id=entity_id or base_url, base_url=base_url, key_dir=data_dir,
-                  sp_metadata=sp_metadata)
+                  sp_metadata=sp_metadata, profile=profile)
     app = FastAPI(title="Varco Test IdP", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(test_idp_router(idp))
     app.state.idp = idp

@@ -6,6 +6,9 @@ Conditions with NotBefore/NotOnOrAfter and the SP's Audience, the level in
 AuthnContextClassRef, the SPID attributes the SP's metadata requests, both Response
 and Assertion signed (RSA-SHA256). Tests use ``response_xml(..., mutate=...)`` to
 produce responses that are *validly signed* by the IdP yet wrong in one field.
+
+With ``profile="cie"`` the same IdP plays CIE ID: its users carry the four CIE
+attributes and every Issuer comes without ``Format``, as CIE ID sends it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from saml2.server import Server
 from saml2.sigver import pre_signature_part
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from broker.testidp.users import DEFAULT_USERS, LEVEL, TestUser
+from broker.testidp.users import CIE_USERS, DEFAULT_USERS, LEVEL, TestUser
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -85,13 +88,20 @@ class TestIdp:
 
     def __init__(self, *, entity_id: str, base_url: str, key_dir: Path,
                  sp_metadata: Callable[[], bytes | str],
-                 users: tuple[TestUser, ...] = DEFAULT_USERS,
-                 name: str = "Varco Test IdP", sign_keys: tuple[Path, Path] | None = None):
+                 users: tuple[TestUser, ...] | None = None,
+                 name: str | None = None, sign_keys: tuple[Path, Path] | None = None,
+                 profile: str = "spid"):
+        if profile not in _SHAPES:
+            raise ValueError(f"profile must be one of {sorted(_SHAPES)}")
+        self.profile = profile
+        self._shape = _SHAPES[profile]
         self.entity_id = entity_id
         self.base_url = base_url.rstrip("/")
-        self.name = name
+        self.name = name or ("Varco Test IdP CIE" if profile == "cie" else "Varco Test IdP")
+        if users is None:
+            users = CIE_USERS if profile == "cie" else DEFAULT_USERS
         self.users = {u.username: u for u in users}
-        self.key_file, self.cert_file = make_keys(Path(key_dir), name)
+        self.key_file, self.cert_file = make_keys(Path(key_dir), self.name)
         # Tests may sign with keys that are not the ones in the metadata.
         self.sign_key_file, self.sign_cert_file = sign_keys or (self.key_file, self.cert_file)
         self._sp_metadata = sp_metadata
@@ -212,7 +222,7 @@ class TestIdp:
                    "authn_instant": int(datetime.now(UTC).timestamp())},
             sign_response=False, sign_assertion=False)
         root = etree.fromstring(str(resp).encode())
-        _spid_shape(root)
+        self._shape(root)
         if audience is not None:
             for aud in root.iter(f"{{{SAML}}}Audience"):
                 aud.text = audience
@@ -231,7 +241,7 @@ class TestIdp:
         for child in list(code):
             code.remove(child)
         etree.SubElement(code, f"{{{SAMLP}}}StatusCode", Value=AUTHN_FAILED)
-        _spid_shape(root)
+        self._shape(root)
         return self.sign(etree.tostring(root), assertion=False, response=sign)
 
     def sign(self, xml: bytes, *, assertion: bool = True, response: bool = True) -> bytes:
@@ -274,8 +284,23 @@ def _spid_shape(root: etree._Element) -> None:
     """What SPID wants beyond pysaml2's defaults: entity Format on every Issuer."""
     for issuer in root.iter(f"{{{SAML}}}Issuer"):
         issuer.set("Format", "urn:oasis:names:tc:SAML:2.0:nameid-format:entity")
-    # pysaml2 maps names to urn:mace:...; SPID uses the bare names (kept as FriendlyName).
+    _bare_attribute_names(root)
+
+
+def _cie_shape(root: etree._Element) -> None:
+    """CIE ID's shape: Issuers without Format (SAML core: entity implied)."""
+    for issuer in root.iter(f"{{{SAML}}}Issuer"):
+        issuer.attrib.pop("Format", None)
+    _bare_attribute_names(root)
+
+
+def _bare_attribute_names(root: etree._Element) -> None:
+    # pysaml2 maps names to urn:mace:...; SPID and CIE use the bare names (kept as
+    # FriendlyName).
     for attr in root.iter(f"{{{SAML}}}Attribute"):
         friendly = attr.attrib.pop("FriendlyName", None)
         if friendly:
             attr.set("Name", friendly)
+
+
+_SHAPES: dict[str, Callable[[etree._Element], None]] = {"spid": _spid_shape, "cie": _cie_shape}

@@ -3,6 +3,8 @@
 The IdP's metadata is written to ``<data_dir>/spid-idps/test-idp.xml``, a folder the
 SPID provider's IdP registry reads next to the configured one, so the demo trusts it
 without touching ``config/``. The SP metadata is read in process (no HTTP to itself).
+With ``profile="cie"`` a second entity plays CIE ID at ``/test-idp-cie``, its metadata
+in ``<data_dir>/cie-idps/test-idp-cie.xml`` for the CIE provider.
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ from broker.testidp.app import test_idp_router
 from broker.testidp.idp import TestIdp
 
 PREFIX = "/test-idp"
+PREFIX_CIE = "/test-idp-cie"
+# profile -> (mount point, key folder under data_dir, metadata folder the provider reads)
+_PLACES = {"spid": (PREFIX, "testidp", "spid-idps"), "cie": (PREFIX_CIE, "testidp-cie", "cie-idps")}
 
 
-def demo_test_idp(issuer: str, data_dir: Path,
-                  sp_metadata: Callable[[], bytes | str]) -> tuple[APIRouter, TestIdp]:
-    """Router (mount it at ``PREFIX``) and the IdP; writes the IdP metadata for the SP."""
-    base = issuer.rstrip("/") + PREFIX
-    idp = TestIdp(entity_id=base, base_url=base, key_dir=Path(data_dir) / "testidp",
-                  sp_metadata=sp_metadata)
-    folder = Path(data_dir) / "spid-idps"
+def demo_test_idp(issuer: str, data_dir: Path, sp_metadata: Callable[[], bytes | str],
+                  profile: str = "spid") -> tuple[APIRouter, TestIdp]:
+    """Router (mount it at ``PREFIX`` or ``PREFIX_CIE``) and the IdP; writes its metadata."""
+    prefix, keys, idps = _PLACES[profile]
+    base = issuer.rstrip("/") + prefix
+    idp = TestIdp(entity_id=base, base_url=base, key_dir=Path(data_dir) / keys,
+                  sp_metadata=sp_metadata, profile=profile)
+    folder = Path(data_dir) / idps
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "test-idp.xml").write_text(idp.metadata_xml())
+    (folder / f"{prefix.strip('/')}.xml").write_text(idp.metadata_xml())
     return test_idp_router(idp), idp

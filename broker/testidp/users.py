@@ -5,6 +5,14 @@
 | mario.rossi   | test     | RSSMRA80A01H501U   | SpidL2             |
 | anna.bianchi  | test     | BNCNNA85M41F205Q   | SpidL3             |
 | luigi.verdi   | test     | VRDLGU75C15L219D   | SpidL1 (refused: the IdP answers ErrorCode nr20) |
+
+When the test IdP plays CIE ID (``/test-idp-cie``), its users carry the four CIE
+attributes (name, familyName, dateOfBirth, fiscalNumber):
+
+| username      | password | codice fiscale     | CIE level |
+|---------------|----------|--------------------|-----------|
+| cie.rossi     | test     | RSSMRA80A01H501U   | SpidL3    |
+| cie.bianchi   | test     | BNCNNA85M41F205Q   | SpidL2    |
 """
 
 from __future__ import annotations
@@ -48,4 +56,14 @@ DEFAULT_USERS: tuple[TestUser, ...] = (
         "dateOfBirth": "1975-03-15", "placeOfBirth": "L219",
         "address": "Via Roma 1 10121 Torino TO", "mobilePhone": "+393391234567",
         "gender": "M", "countyOfBirth": "TO"}),
+)
+
+
+CIE_USERS: tuple[TestUser, ...] = (
+    TestUser("cie.rossi", "test", 3, {
+        "name": "Mario", "familyName": "Rossi", "dateOfBirth": "1980-01-01",
+        "fiscalNumber": "TINIT-RSSMRA80A01H501U"}),
+    TestUser("cie.bianchi", "test", 2, {
+        "name": "Anna", "familyName": "Bianchi", "dateOfBirth": "1985-08-01",
+        "fiscalNumber": "TINIT-BNCNNA85M41F205Q"}),
 )

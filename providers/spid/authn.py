@@ -1,106 +1,13 @@
-"""The SPID AuthnRequest and its two bindings (HTTP-Redirect and HTTP-POST).
+"""The SPID AuthnRequest: the shared SPID/CIE one in ``providers.saml.authn``."""
 
-Per the SPID technical rules: Issuer with ``Format=entity`` and ``NameQualifier``,
-``AttributeConsumingServiceIndex``, ``AssertionConsumerServiceIndex`` 0, NameIDPolicy
-transient without AllowCreate, exactly one RequestedAuthnContext with
-``Comparison="minimum"``, ``ForceAuthn="true"`` (level 2 and above), Destination the
-IdP's SSO location (the entityID in SPID practice). Signed in process.
-"""
-
-from __future__ import annotations
-
-import html
-from dataclasses import dataclass
-from datetime import datetime
-from urllib.parse import quote_plus, urlencode
-
-from lxml import etree
-
-from providers.saml.keys import KeyPair
-from providers.saml.signing import sign_query, sign_xml
-from providers.saml.xmlutil import (
-    BINDING_POST,
-    BINDING_REDIRECT,
-    NAMEID_ENTITY,
-    NAMEID_TRANSIENT,
-    NS,
-    RSA_SHA256,
-    deflate_b64,
-    format_time,
+from providers.saml.authn import (
+    OutgoingRequest,
+    build_authn_request,
+    choose_sso,
+    encode_post,
+    encode_redirect,
+    post_form,
 )
 
-
-@dataclass(frozen=True)
-class OutgoingRequest:
-    """A signed AuthnRequest ready for the browser, and what the ACS must remember."""
-
-    request_id: str
-    issue_instant: datetime
-    binding: str
-    url: str  # Redirect: full URL with signature; POST: the form action
-    saml_request: str  # base64 (POST) or deflated base64 (Redirect)
-    relay_state: str
-
-
-def build_authn_request(*, request_id: str, now: datetime, sp_entity_id: str,
-                        destination: str, acr: str, acs_index: int = 0,
-                        attr_index: int = 0) -> bytes:
-    """The unsigned AuthnRequest XML."""
-    p, s = NS["samlp"], NS["saml"]
-    root = etree.Element(f"{{{p}}}AuthnRequest", nsmap={"samlp": p, "saml": s}, attrib={
-        "ID": request_id, "Version": "2.0", "IssueInstant": format_time(now),
-        "Destination": destination, "ForceAuthn": "true",
-        "AssertionConsumerServiceIndex": str(acs_index),
-        "AttributeConsumingServiceIndex": str(attr_index),
-    })
-    issuer = etree.SubElement(root, f"{{{s}}}Issuer", Format=NAMEID_ENTITY,
-                              NameQualifier=sp_entity_id)
-    issuer.text = sp_entity_id
-    etree.SubElement(root, f"{{{p}}}NameIDPolicy", Format=NAMEID_TRANSIENT)
-    rac = etree.SubElement(root, f"{{{p}}}RequestedAuthnContext", Comparison="minimum")
-    etree.SubElement(rac, f"{{{s}}}AuthnContextClassRef").text = acr
-    return etree.tostring(root, encoding="utf-8")
-
-
-def encode_redirect(xml: bytes, location: str, relay_state: str, keys: KeyPair,
-                    param: str = "SAMLRequest") -> str:
-    """Deflate, sign the query per the Redirect binding, return the URL."""
-    msg = deflate_b64(xml)
-    query = f"{param}={quote_plus(msg)}"
-    if relay_state:
-        query += f"&RelayState={quote_plus(relay_state)}"
-    query += f"&SigAlg={quote_plus(RSA_SHA256)}"
-    signature = sign_query(query, keys)
-    sep = "&" if "?" in location else "?"
-    return f"{location}{sep}{query}&{urlencode({'Signature': signature})}"
-
-
-def encode_post(xml: bytes, keys: KeyPair) -> str:
-    """Embed the signature (after the Issuer) and base64 the document."""
-    import base64
-
-    return base64.b64encode(sign_xml(xml, keys)).decode()
-
-
-def post_form(action: str, fields: dict[str, str]) -> str:
-    """A self-submitting form for the POST binding (a button when scripts are off)."""
-    inputs = "\n".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-        for k, v in fields.items())
-    return (
-        '<!DOCTYPE html><html lang="it"><head><meta charset="utf-8">'
-        "<title>SPID</title></head>"
-        '<body onload="document.forms[0].submit()">'
-        f'<form method="post" action="{html.escape(action)}">{inputs}'
-        '<noscript><p>Premi "Continua" per proseguire. / Press "Continue" to go on.</p>'
-        '<button type="submit">Continua / Continue</button></noscript></form></body></html>')
-
-
-def choose_sso(sso: dict[str, str], preferred: str) -> tuple[str, str]:
-    """The IdP SSO endpoint for the preferred binding, falling back to the other one."""
-    want = BINDING_REDIRECT if preferred == "redirect" else BINDING_POST
-    other = BINDING_POST if want == BINDING_REDIRECT else BINDING_REDIRECT
-    for binding in (want, other):
-        if sso.get(binding):
-            return binding, sso[binding]
-    raise LookupError("IdP has no usable SingleSignOnService")
+__all__ = ["OutgoingRequest", "build_authn_request", "choose_sso", "encode_post",
+           "encode_redirect", "post_form"]

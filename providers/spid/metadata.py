@@ -1,4 +1,4 @@
-"""The SPID SP metadata: SPSSODescriptor, Organization and SPID ContactPerson extensions.
+"""The SPID SP metadata: the shared SP descriptor plus the SPID ContactPerson extensions.
 
 Built with lxml (so every value is escaped) and signed with the SP key. The same
 document is served at ``/spid/metadata`` and handed to the test IdP.
@@ -6,72 +6,28 @@ document is served at ``/spid/metadata`` and handed to the test IdP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lxml import etree
 
 from providers.saml.keys import KeyPair
 from providers.saml.signing import sign_xml
-from providers.saml.xmlutil import BINDING_POST, BINDING_REDIRECT, NAMEID_TRANSIENT, NS, new_id
+from providers.saml.sp_metadata import SpEndpoints, sp_entity
+from providers.saml.sp_metadata import ext as _ext
+from providers.saml.sp_metadata import md as _md
 from providers.spid.config import SpidConfig
 
 SPID_NS = "https://spid.gov.it/saml-extensions"
 FPA_NS = "https://spid.gov.it/invoicing-extensions"
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
-
-@dataclass(frozen=True)
-class SpEndpoints:
-    """Where our SP lives: entityID and the absolute ACS / SLO URLs."""
-
-    entity_id: str
-    acs_url: str
-    slo_url: str
-
-
-def _md(parent: etree._Element, local: str, text: str | None = None,
-        **attrs: str) -> etree._Element:
-    el = etree.SubElement(parent, f"{{{NS['md']}}}{local}", **attrs)
-    if text is not None:
-        el.text = text
-    return el
-
-
-def _ext(parent: etree._Element, ns: str, local: str, text: str | None = None) -> etree._Element:
-    el = etree.SubElement(parent, f"{{{ns}}}{local}")
-    if text is not None:
-        el.text = text
-    return el
+__all__ = ["FPA_NS", "SPID_NS", "SpEndpoints", "build_metadata"]
 
 
 def build_metadata(cfg: SpidConfig, ep: SpEndpoints, keys: KeyPair) -> bytes:
     """The signed metadata document."""
-    nsmap = {"md": NS["md"], "ds": NS["ds"], "spid": SPID_NS}
+    extra_ns = {"spid": SPID_NS}
     if cfg.profile == "private":
-        nsmap["fpa"] = FPA_NS
-    root = etree.Element(f"{{{NS['md']}}}EntityDescriptor", nsmap=nsmap,
-                         entityID=ep.entity_id, ID=new_id())
-    sp = _md(root, "SPSSODescriptor",
-             protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol",
-             AuthnRequestsSigned="true", WantAssertionsSigned="true")
-    kd = _md(sp, "KeyDescriptor", use="signing")
-    ki = etree.SubElement(kd, f"{{{NS['ds']}}}KeyInfo")
-    xd = etree.SubElement(ki, f"{{{NS['ds']}}}X509Data")
-    etree.SubElement(xd, f"{{{NS['ds']}}}X509Certificate").text = keys.cert_b64
-    _md(sp, "SingleLogoutService", Binding=BINDING_POST, Location=ep.slo_url)
-    _md(sp, "SingleLogoutService", Binding=BINDING_REDIRECT, Location=ep.slo_url)
-    _md(sp, "NameIDFormat", NAMEID_TRANSIENT)
-    _md(sp, "AssertionConsumerService", index="0", isDefault="true", Binding=BINDING_POST,
-        Location=ep.acs_url)
-    acs = _md(sp, "AttributeConsumingService", index="0")
-    _md(acs, "ServiceName", cfg.service_name).set(XML_LANG, "it")
-    for name in cfg.attributes:
-        _md(acs, "RequestedAttribute", Name=name)
-
-    org = _md(root, "Organization")
-    _md(org, "OrganizationName", cfg.organization.name).set(XML_LANG, "it")
-    _md(org, "OrganizationDisplayName", cfg.organization.display_name).set(XML_LANG, "it")
-    _md(org, "OrganizationURL", cfg.organization.url).set(XML_LANG, "it")
+        extra_ns["fpa"] = FPA_NS
+    root = sp_entity(ep, keys, extra_ns=extra_ns, service_name=cfg.service_name,
+                     attributes=cfg.attributes, organization=cfg.organization)
 
     other = _md(root, "ContactPerson", contactType="other")
     ext = _md(other, "Extensions")

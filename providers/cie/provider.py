@@ -1,0 +1,104 @@
+"""The CIE provider: the shared SAML SP (``providers.saml.sp``) with the CIE ID rules.
+
+What is CIE's own: one IdP (CIE ID), reached straight away (no chooser);
+``Comparison`` exact or minimum from the config; the level asked is the configured
+floor or what the RP needs, whichever is higher, and the policy decides what a level
+gives; the Issuer of the Response and of the Assertion may come without ``Format``
+(its value is still checked against the IdP's entityID); the CIE error codes 1, 21, 22
+become readable pages and 25 (cancelled) goes back to the RP; no SAML logout (the
+provider is not ``LogoutCapable``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from fastapi import Request, Response
+
+from broker.errors import Text
+from broker.model import AuthRequest
+from providers.base import ProviderServices
+from providers.cie.config import CieConfig
+from providers.cie.errors import (
+    CANCELLED,
+    CieIdpError,
+    CieLevelTooLow,
+    CieNoSingleLogout,
+    CieResponseRejected,
+    CieUnknownIdp,
+    cie_error_code,
+)
+from providers.cie.metadata import build_metadata
+from providers.saml.idp_registry import IdpInfo
+from providers.saml.response import SamlStatus
+from providers.saml.sp import ProfileErrors, SamlServiceProvider
+from providers.spid.levels import SPID_LEVELS, required_acr
+
+
+class CieProvider(SamlServiceProvider):
+    """Implements ``providers.base.Provider`` for CIE ID (SAML2)."""
+
+    name = "cie"
+    label = Text("Entra con CIE", "Sign in with CIE")
+    chooser_partial = "cie_button.html"
+    acr_levels: ClassVar[dict[str, int]] = SPID_LEVELS
+    errors = ProfileErrors(rejected=CieResponseRejected, unknown_idp=CieUnknownIdp,
+                           level_too_low=CieLevelTooLow)
+    issuer_format_required = False
+    cfg: CieConfig
+
+    def __init__(self, cfg: CieConfig, services: ProviderServices):
+        super().__init__(cfg, services)
+        self._router.add_api_route("/slo", self.slo, methods=["GET", "POST"])
+
+    # --- the profile --------------------------------------------------------------------
+    def requested_acr(self, auth: AuthRequest) -> str:
+        return required_acr(auth, floor=self.cfg.level)
+
+    def comparison(self) -> str:
+        return self.cfg.comparison
+
+    def build_metadata(self) -> bytes:
+        return build_metadata(self.cfg, self.endpoints, self.keys)
+
+    def idp_status(self, request: Request, status: SamlStatus, tx: str) -> Response:
+        hub = self.services.hub()
+        code = cie_error_code(status.message)
+        self.log.info("cie idp status=%s sub=%s cie_code=%s", status.code, status.sub_code, code)
+        if code == CANCELLED:
+            return hub.cancel(request, tx)
+        return hub.fail(request, CieIdpError(code, f"IdP status {status.sub_code}"), tx)
+
+    def idp(self) -> IdpInfo | None:
+        """The CIE IdP: the configured entityID, or the only trusted one."""
+        if self.cfg.idp_entity_id:
+            return self.registry.get(self.cfg.idp_entity_id)
+        found = self.registry.all()
+        return found[0] if len(found) == 1 else None
+
+    # --- Provider contract ------------------------------------------------------------
+    def choices(self) -> list[dict[str, str]]:
+        """Nothing to choose: the login page shows one "Entra con CIE" button."""
+        return []
+
+    async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
+        hub = self.services.hub()
+        idp = self.idp()
+        if idp is None:
+            return hub.fail(request, CieUnknownIdp(
+                "no CIE IdP: none or several trusted, and no idp_entity_id"), auth.tx_id)
+        if hint and hint != idp.entity_id:
+            return hub.fail(request, CieUnknownIdp("idp_hint names another IdP"), auth.tx_id)
+        return await self.send_request(auth, idp)
+
+    def slo(self, request: Request) -> Response:
+        """Declared in the metadata because the CIE schema requires it; no logout here."""
+        return self.services.hub().fail(request, CieNoSingleLogout("SAML logout message at "
+                                                                   "/cie/slo: not supported"))
+
+
+def create_cie_provider(cfg: CieConfig, services: ProviderServices) -> CieProvider:
+    return CieProvider(cfg, services)
+
+
+__all__ = ["CieProvider", "create_cie_provider"]

@@ -1,0 +1,278 @@
+"""The service-provider half SPID and CIE share: signed AuthnRequest out, ACS in, AuthEvent.
+
+Order at the ACS, and why:
+
+1. Decode and read only ``InResponseTo``; ``take`` the pending request it names (single
+   use: a replayed or unsolicited response finds nothing). The pending request names
+   the browser's login (``tx``), the IdP it went to, its IssueInstant and its level.
+2. ``hub.pending`` proves the login belongs to this browser (cookie binding). A POST
+   from the IdP's site carries no SameSite=Lax cookie: it is parked and re-entered as a
+   single-use GET of ourselves first (``hub.park_cross_site_post``).
+3. The full validation of ``providers.saml.response`` against the IdP's metadata
+   certificates (signature, wrapping, times with the injected clock, audience, level),
+   with the profile's own expectations (issuer Format, levels, attributes).
+4. The assertion ID goes into the shared replay cache (``add``) until it expires.
+5. ``hub.complete`` with the ``AuthEvent``. Every refusal is our own 4xx page; the
+   IdP's failure statuses go to the profile's ``idp_status`` (cancel -> ``hub.cancel``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import ClassVar
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from broker.errors import BrokerError, ProviderError
+from broker.model import AuthEvent, AuthRequest
+from providers.base import ProviderServices
+from providers.saml.authn import (
+    build_authn_request,
+    choose_sso,
+    encode_post,
+    encode_redirect,
+    post_form,
+)
+from providers.saml.certs import ensure_keys
+from providers.saml.idp_registry import IdpInfo, IdpRegistry
+from providers.saml.response import (
+    Expected,
+    LevelTooLow,
+    SamlAssertion,
+    SamlError,
+    SamlStatus,
+    validate_response,
+)
+from providers.saml.sp_config import SamlSpConfig
+from providers.saml.sp_metadata import SpEndpoints
+from providers.saml.xmlutil import (
+    BINDING_REDIRECT,
+    XmlError,
+    b64_xml,
+    format_time,
+    new_id,
+    parse,
+    parse_time,
+)
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """What the ACS must know about an AuthnRequest we sent (stored as JSON)."""
+
+    request_id: str
+    tx: str
+    idp: str
+    issued: str
+    acr: str
+    relay: str
+
+    def dump(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def load(cls, raw: str) -> PendingRequest:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
+class ProfileErrors:
+    """The profile's refusals, each with its own citizen text."""
+
+    rejected: type[ProviderError]
+    unknown_idp: type[ProviderError]
+    level_too_low: type[ProviderError]
+
+
+class SamlServiceProvider:
+    """Base of ``SpidProvider`` and ``CieProvider``; routes live under ``/{name}``.
+
+    Subclasses set ``name``, ``acr_levels``, ``errors``, ``comparison`` and
+    ``issuer_format_required``, and implement ``requested_acr``, ``build_metadata``
+    and ``idp_status``.
+    """
+
+    name: ClassVar[str]
+    acr_levels: ClassVar[dict[str, int]]
+    errors: ClassVar[ProfileErrors]
+    issuer_format_required: ClassVar[bool] = True
+
+    def __init__(self, cfg: SamlSpConfig, services: ProviderServices):
+        self.cfg = cfg
+        self.services = services
+        self.log = logging.getLogger(f"varco.providers.{self.name}")
+        base = services.base_url().rstrip("/")
+        self.endpoints = SpEndpoints(
+            entity_id=cfg.entity_id or f"{base}/{self.name}/metadata",
+            acs_url=f"{base}/{self.name}/acs", slo_url=f"{base}/{self.name}/slo")
+        data = Path(services.data_dir) / self.name
+        self.keys = ensure_keys(
+            key_path=_path(cfg.key_path, services.config_dir) or data / "sp.key",
+            cert_path=_path(cfg.cert_path, services.config_dir) or data / "sp.crt",
+            entity_id=self.endpoints.entity_id, profile=cfg.profile,
+            org_id=cfg.organization_identifier, org_name=cfg.organization.name,
+            common_name=cfg.organization.display_name, locality=cfg.locality,
+            now=services.clock.now(), key_size=cfg.key_size)
+        # The configured folder, plus <data_dir>/<name>-idps where generated metadata (the
+        # demo's test IdP, the conformance suite's fake IdP) is dropped.
+        configured = _path(cfg.idp_metadata_dir, services.config_dir) or Path()
+        self.registry = IdpRegistry(
+            [configured, Path(services.data_dir) / f"{self.name}-idps"], services.clock.now)
+        self._metadata: bytes | None = None
+        self._router = APIRouter()
+        self._router.add_api_route("/metadata", self.metadata, methods=["GET"])
+        self._router.add_api_route("/acs", self.acs, methods=["POST", "GET"])
+
+    # --- what a profile says ----------------------------------------------------------
+    def requested_acr(self, auth: AuthRequest) -> str:
+        """The level to ask the IdP for."""
+        raise NotImplementedError
+
+    def comparison(self) -> str:
+        """``Comparison`` of the RequestedAuthnContext."""
+        return "minimum"
+
+    def build_metadata(self) -> bytes:
+        """The signed SP metadata of the profile."""
+        raise NotImplementedError
+
+    def idp_status(self, request: Request, status: SamlStatus, tx: str) -> Response:
+        """The IdP answered with a failure status (cancel, error code...)."""
+        raise NotImplementedError
+
+    # --- Provider contract ------------------------------------------------------------
+    @property
+    def router(self) -> APIRouter:
+        return self._router
+
+    def metadata_xml(self) -> bytes:
+        """The signed SP metadata (built once; the test IdP reads it in process)."""
+        if self._metadata is None:
+            self._metadata = self.build_metadata()
+        return self._metadata
+
+    def metadata(self) -> Response:
+        return Response(self.metadata_xml(), media_type="application/samlmetadata+xml")
+
+    async def send_request(self, auth: AuthRequest, idp: IdpInfo) -> Response:
+        return await run_in_threadpool(self._send_request, auth, idp)
+
+    def _send_request(self, auth: AuthRequest, idp: IdpInfo) -> Response:
+        now = self.services.clock.now().replace(microsecond=0)
+        binding, location = choose_sso(idp.sso, self.cfg.binding)
+        request_id = new_id()
+        acr = self.requested_acr(auth)
+        xml = build_authn_request(request_id=request_id, now=now,
+                                  sp_entity_id=self.endpoints.entity_id,
+                                  destination=location, acr=acr, comparison=self.comparison())
+        relay = secrets.token_urlsafe(24)
+        pending = PendingRequest(request_id=request_id, tx=auth.tx_id, idp=idp.entity_id,
+                                 issued=format_time(now), acr=acr, relay=relay)
+        self.services.ephemeral.put(f"{self.name}.req", request_id, pending.dump(),
+                                    self.cfg.request_ttl)
+        self.log.info("%s authn request idp=%s acr=%s binding=%s", self.name, idp.entity_id,
+                      acr, binding.rsplit(":", 1)[-1])
+        if binding == BINDING_REDIRECT:
+            return RedirectResponse(encode_redirect(xml, location, relay, self.keys),
+                                    status_code=302)
+        return HTMLResponse(post_form(location, {
+            "SAMLRequest": encode_post(xml, self.keys), "RelayState": relay},
+            title=self.name.upper()))
+
+    async def acs(self, request: Request) -> Response:
+        """The IdP's POST; re-entered as a GET when the POST came cross-site (see hub)."""
+        hub = self.services.hub()
+        rejected = self.errors.rejected
+        if request.method == "GET":
+            form = hub.unpark(request.query_params.get("resume", ""))
+            if form is None:
+                return hub.fail(request, rejected("unknown or used resume key"))
+        else:
+            posted = await request.form()
+            form = {k: v for k, v in posted.items() if isinstance(v, str)}
+            parked = hub.park_cross_site_post(request, form)
+            if parked is not None:
+                return parked
+        saml_response = form.get("SAMLResponse")
+        relay = form.get("RelayState")
+        tx: str | None = None
+        try:
+            if not isinstance(saml_response, str) or not saml_response:
+                raise rejected("no SAMLResponse")
+            xml = b64_xml(saml_response)
+            pending = self._take_pending(xml)
+            tx = pending.tx
+            if not isinstance(relay, str) or not hmac.compare_digest(
+                    relay.encode(), pending.relay.encode()):
+                raise rejected("RelayState does not match the request")
+            auth = hub.pending(request, pending.tx)
+            idp = self.registry.get(pending.idp)
+            if idp is None:
+                raise self.errors.unknown_idp("IdP no longer trusted (metadata or certificate)")
+            result = await run_in_threadpool(self._validate, xml, pending, idp, auth)
+        except XmlError as exc:
+            return hub.fail(request, rejected(f"unreadable response: {exc}"), tx)
+        except BrokerError as error:
+            return hub.fail(request, error, tx)
+        if isinstance(result, SamlStatus):
+            return self.idp_status(request, result, pending.tx)
+        ttl = int((result.not_on_or_after - self.services.clock.now()).total_seconds())
+        ttl = max(ttl, 0) + self.cfg.clock_skew + 60
+        if not self.services.ephemeral.add(f"{self.name}.assertion",
+                                           f"{idp.entity_id} {result.assertion_id}", "1", ttl):
+            return hub.fail(request, rejected("assertion replayed"), pending.tx)
+        return await hub.complete(request, pending.tx, self._event(result, idp))
+
+    # --- helpers ------------------------------------------------------------------------
+    def _take_pending(self, xml: bytes) -> PendingRequest:
+        rejected = self.errors.rejected
+        root = parse(xml)
+        in_response_to = root.get("InResponseTo") or ""
+        if not in_response_to or len(in_response_to) > 256:
+            raise rejected("InResponseTo missing")
+        raw = self.services.ephemeral.take(f"{self.name}.req", in_response_to)
+        if raw is None:
+            raise rejected("no pending request for InResponseTo (replay/unsolicited)")
+        pending = PendingRequest.load(raw)
+        if pending.request_id != in_response_to:
+            raise rejected("pending request mismatch")
+        return pending
+
+    def _validate(self, xml: bytes, pending: PendingRequest, idp: IdpInfo,
+                  auth: AuthRequest) -> SamlAssertion | SamlStatus:
+        exp = Expected(
+            request_id=pending.request_id, request_instant=parse_time(pending.issued),
+            acs_url=self.endpoints.acs_url, sp_entity_id=self.endpoints.entity_id, idp=idp,
+            now=self.services.clock.now(), acr_levels=self.acr_levels,
+            min_level=self.acr_levels[pending.acr],
+            requested_attributes=frozenset(self.cfg.attributes),
+            required_attributes=frozenset(self.cfg.required_attributes),
+            assertion_issuer_format_required=self.issuer_format_required,
+            skew=timedelta(seconds=self.cfg.clock_skew))
+        try:
+            return validate_response(xml, exp)
+        except LevelTooLow as exc:
+            raise self.errors.level_too_low(str(exc)) from exc
+        except SamlError as exc:
+            raise self.errors.rejected(str(exc)) from exc
+
+    def _event(self, a: SamlAssertion, idp: IdpInfo) -> AuthEvent:
+        return AuthEvent(
+            provider=self.name, subject=a.name_id, attributes=dict(a.attributes), acr=a.acr,
+            amr=(self.name,), auth_time=a.authn_instant, idp=idp.entity_id,
+            provider_state={"name_id": a.name_id, "name_qualifier": a.name_qualifier,
+                            "session_index": a.session_index or ""})
+
+
+def _path(value: Path | None, base: Path | str) -> Path | None:
+    if value is None:
+        return None
+    return value if value.is_absolute() else Path(base) / value
