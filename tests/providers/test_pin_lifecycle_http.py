@@ -297,3 +297,13 @@ def test_no_pin_half_in_the_log(env: PinEnv, caplog: pytest.LogCaptureFixture) -
     second = half_in_letter(letters(env)[0])
     assert first not in caplog.text and second not in caplog.text
     assert LUCA not in caplog.text
+
+
+def test_the_broker_runs_the_outbox_worker_and_stops_it(env: PinEnv) -> None:
+    worker = env.provider.worker
+    assert worker._thread is not None and worker._thread.is_alive()
+    _, page = _request(env)
+    assert page.status_code == 200
+    assert env.sms.wait_for("+1555010099", timeout=10)  # nobody called deliver()
+    env.broker.stop()
+    assert worker._thread is None
