@@ -188,3 +188,34 @@ def test_plain_citizen_with_one_role_sees_no_role_page(broker):
     code = code_from(response, pending)  # no role page: straight to the RP
     claims, _ = _claims(broker, rp, browser, pending, code)
     assert claims["fiscal_number"] == GIUSEPPE and claims.get("abilitazioni", []) == []
+
+
+def test_sso_to_the_isee_desk_switches_to_the_one_fitting_role(broker):
+    """Signed in for herself at one RP, Laura reaches the ISEE desk by SSO as its operator."""
+    portale = portale_rp(broker.url)
+    browser, pending, page = _login_to_role_page(broker, portale, LAURA, PIN_LAURA)
+    code_from(choose(browser, page, "Per me stesso"), pending)
+    isee = isee_rp(broker.url)
+    pending = isee.authorize_params()
+    code = code_from(browser.authorize(pending), pending)  # no login page, no role page
+    claims, _ = _claims(broker, isee, browser, pending, code)
+    assert claims["abilitazioni"][0]["kind"] == "municipal_operator"
+
+
+def test_sso_keeps_the_role_and_select_account_asks_again(broker):
+    portale = portale_rp(broker.url)
+    browser, pending, page = _login_to_role_page(broker, portale, LAURA, PIN_LAURA)
+    code_from(choose(browser, page, "01234567897"), pending)
+    # Single sign-on at the same RP keeps the chosen role, even with prompt=none.
+    pending = portale.authorize_params(prompt="none")
+    code = code_from(browser.authorize(pending), pending)
+    claims, _ = _claims(broker, portale, browser, pending, code)
+    assert claims["abilitazioni"][0]["scope"]["company"] == "01234567897"
+    # prompt=select_account brings the role page back instead of a code.
+    pending = portale.authorize_params(prompt="select_account")
+    response = browser.authorize(pending)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/roles/choose?tx=")
+    # Choosing there issues the code, now for the new role.
+    code_from(choose(browser, browser.walk(response, portale.redirect_uri), "Per me stesso"),
+              pending)
