@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     from broker import pin_cli
 
     pin_cli.register(sub)
+    from broker import keys_cli
+
+    keys_cli.register(sub)
 
     from providers.cns import cli as cns_cli
 

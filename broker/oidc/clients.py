@@ -56,6 +56,14 @@ class ClientConfig(BaseModel):
     redirect_uris: tuple[str, ...] = ()
     post_logout_redirect_uris: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ("openid",)
+    backchannel_logout_uri: str | None = Field(
+        None, description="OIDC Back-Channel Logout 1.0: where the broker POSTs a signed "
+                          "logout_token when a session this RP joined ends")
+    backchannel_logout_session_required: bool = False  # the token always carries sid
+    frontchannel_logout_uri: str | None = Field(
+        None, description="OIDC Front-Channel Logout 1.0: loaded in an iframe on the "
+                          "broker's signed-out page (for RPs without a back channel)")
+    frontchannel_logout_session_required: bool = False  # iss and sid are always sent
     id_token_signed_response_alg: Literal["ES256", "RS256"] = "ES256"  # noqa: S105
     required_privilege: Privilege | None = None
     subject_type: Literal["pairwise", "public"] = "pairwise"
@@ -95,6 +103,11 @@ class ClientConfig(BaseModel):
                 why = _uri_problem(uri)
                 if why:
                     problems.append(f"{key}: {uri!r}: {why}")
+        for key in ("backchannel_logout_uri", "frontchannel_logout_uri"):
+            uri = getattr(self, key)
+            why = _uri_problem(uri) if uri is not None else None
+            if why:
+                problems.append(f"{key}: {uri!r}: {why}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -132,6 +145,10 @@ class Client:
         self.redirect_uris = tuple(u.replace("{issuer}", issuer) for u in config.redirect_uris)
         self.post_logout_redirect_uris = tuple(
             u.replace("{issuer}", issuer) for u in config.post_logout_redirect_uris)
+        self.backchannel_logout_uri = (config.backchannel_logout_uri or "").replace(
+            "{issuer}", issuer) or None
+        self.frontchannel_logout_uri = (config.frontchannel_logout_uri or "").replace(
+            "{issuer}", issuer) or None
         self._secret_digest = secret
         self.keys = keys
 

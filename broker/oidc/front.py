@@ -27,9 +27,10 @@ from broker.errors import LoginExpired
 from broker.flow import unmet
 from broker.model import ACR_RANK, AuthRequest, BrokerSession, ClientInfo
 from broker.oidc import authorize as authz
+from broker.oidc.backchannel import LOGOUT_TOKEN_LIFETIME, BackchannelLogout
 from broker.oidc.claims import SCOPE_CLAIMS, SUPPORTED_CLAIMS, UserSnapshot, released_claims
 from broker.oidc.clients import KNOWN_SCOPES, Client, load_clients
-from broker.oidc.keys import KeyStore
+from broker.oidc.keys import JWKS_MAX_AGE, KEY_RELOAD_INTERVAL, KeyStore
 from broker.oidc.logout import LogoutRoutes
 from broker.oidc.server import HttpInput, VarcoAuthorizationServer
 from broker.oidc.tokens import CodeRecord, Grant, TokenStore
@@ -53,16 +54,20 @@ class OidcFront:
     def __init__(self, ctx: BrokerContext):
         self.ctx = ctx
         self.issuer = ctx.issuer
-        self.keys = KeyStore.load_or_create(ctx.settings.data_dir / "keys",
-                                            now=ctx.clock.now().timestamp())
-        self.registry = load_clients(ctx.settings.clients, ctx.issuer)
         tok = ctx.settings.tokens
+        # A superseded key stays published until every token it signed has expired.
+        self.keys = KeyStore.load_or_create(
+            ctx.settings.data_dir / "keys", now=ctx.clock.now().timestamp(),
+            clock=lambda: ctx.clock.now().timestamp(),
+            retire_after=max(tok.id_token_lifetime, LOGOUT_TOKEN_LIFETIME) + tok.clock_skew)
+        self.registry = load_clients(ctx.settings.clients, ctx.issuer)
         self.tokens = TokenStore(ctx.ephemeral, ctx.clock, tok, ctx.settings.session.lifetime)
         self.server = VarcoAuthorizationServer(
             issuer=self.issuer, registry=self.registry, tokens=self.tokens, keys=self.keys,
             secret_key=ctx.secret_key, ephemeral=ctx.ephemeral,
             id_token_lifetime=tok.id_token_lifetime, clock_skew=tok.clock_skew,
             audit=ctx.audit.record)
+        self.backchannel = BackchannelLogout(self)
         self.discovery_document = self._discovery()
         self.logout = LogoutRoutes(self)
         r = self.router = APIRouter()
@@ -134,8 +139,10 @@ class OidcFront:
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
             "authorization_response_iss_parameter_supported": True,
-            "frontchannel_logout_supported": False,
-            "backchannel_logout_supported": False,
+            "frontchannel_logout_supported": True,
+            "frontchannel_logout_session_supported": True,
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
         }
 
     def discovery(self) -> JSONResponse:
@@ -143,7 +150,17 @@ class OidcFront:
                             headers={"Cache-Control": "public, max-age=300"})
 
     def jwks(self) -> JSONResponse:
-        return JSONResponse(self.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+        return JSONResponse(self.keys.jwks(),
+                            headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"})
+
+    def background_jobs(self) -> list[Any]:
+        """Started and stopped by ``broker.ops``: key folder watcher, logout sender, expiry."""
+        from broker.ops import Periodic
+
+        return [Periodic("key-folder-watch", KEY_RELOAD_INTERVAL, self.keys.reload_if_changed),
+                self.backchannel.sender,
+                Periodic("session-expiry-logout", self.ctx.settings.store.purge_interval,
+                         self.backchannel.sweep_expired)]
 
     # --- authorization endpoint -----------------------------------------------------
     async def authorize(self, request: Request) -> Response:
@@ -192,6 +209,8 @@ class OidcFront:
         self.ctx.audit.record("oidc.logout", sid=psid, reason=reason,
                               clients=list(ended.clients) if ended else [],
                               client_id=client_id)
+        if ended is not None:  # tell the RPs with a back channel (off the request path)
+            self.backchannel.session_ended(ended, psid, reason)
         return ended
 
     def public_sid(self, sid: str) -> str:
@@ -214,6 +233,7 @@ class OidcFront:
         remaining = max(1, int((session.expires_at - now).total_seconds()))
         self.ctx.ephemeral.put(NS_SID, psid, session.sid, remaining)
         self.ctx.sessions.add_client(session.sid, client.client_id)
+        self.backchannel.watch(session, psid, client)  # its expiry must reach the RP too
         self.ctx.audit.record("oidc.authorized", client_id=client.client_id, sid=psid,
                               acr=grant.user.acr, privilege=grant.user.privilege,
                               scopes=list(auth.scopes))

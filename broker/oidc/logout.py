@@ -13,13 +13,16 @@ Logging out ends the broker session for every RP and revokes every token issued 
 
 After the broker session ends, the login hub runs provider-side logout (SAML Single
 Logout at the SPID IdP) for the logins the session held, and the IdP sends the browser on
-to the same destination. Back-channel logout to RPs comes later (issue 7).
+to the same destination. The RPs of the session hear of it through
+``broker.oidc.backchannel``: a signed logout token POSTed to those with a back channel,
+and, for those with only a front channel, an iframe on the signed-out page (then a
+link, not a silent redirect, takes the citizen to ``post_logout_redirect_uri``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +31,7 @@ from fastapi.responses import RedirectResponse
 from broker.errors import BadRequest, Text
 from broker.oidc.clients import Client
 from broker.oidc.idtoken import InvalidHint, verify_hint
+from broker.web import SECURITY_HEADERS
 
 if TYPE_CHECKING:
     from broker.oidc.front import OidcFront
@@ -145,13 +149,25 @@ class LogoutRoutes:
             if raw and raw not in sids:
                 sids.append(raw)
         ended_sessions = []
+        frames: list[str] = []
         for sid in sids:
             ended = self.front.end_session(sid, reason="rp_initiated",
                                            client_id=client.client_id if client else None)
             if ended is not None:
                 ended_sessions.append(ended)
+                frames += self.front.backchannel.frontchannel_urls(
+                    ended, self.front.public_sid(sid))
         request.state.ended_sessions = ended_sessions
-        if target:
+        if frames:  # front-channel RPs need this page to load their iframes
+            query = urlencode({"state": state}) if state else ""
+            sep = "&" if target and "?" in target else "?"
+            response = self.ctx.templates.render(request, "oidc/logged_out.html", {
+                "stayed": False, "client": client.config.name if client else None,
+                "frontchannel": frames,
+                "continue_to": (f"{target}{sep}{query}" if query else target) if target
+                else None})
+            response.headers["Content-Security-Policy"] = _csp_with_frames(frames)
+        elif target:
             query = urlencode({"state": state}) if state else ""
             sep = "&" if "?" in target else "?"
             response: Response = RedirectResponse(
@@ -161,3 +177,9 @@ class LogoutRoutes:
                 "stayed": False, "client": client.config.name if client else None})
         self.ctx.sessions.clear_cookie(response)
         return response
+
+
+def _csp_with_frames(urls: list[str]) -> str:
+    """Our page policy, letting exactly the front-channel RPs' origins be framed."""
+    origins = sorted({f"{p.scheme}://{p.netloc}" for p in map(urlsplit, urls)})
+    return SECURITY_HEADERS["Content-Security-Policy"] + "; frame-src " + " ".join(origins)

@@ -12,6 +12,7 @@ from broker.config import StoreSettings
 from broker.paths import project_dir
 from tests.oidc.oidc_helpers import LAURA, PIN_LAURA, Browser, demo_rp
 from tests.ops.metrics_text import scrape, value
+from tests.ops.sso import login_code
 from tests.store.redis_env import start_redis
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,7 @@ def test_a_login_is_counted_by_provider_outcome_and_grant(broker):
     rp = demo_rp(broker.url)
     browser = Browser(broker.url)
     pending = rp.authorize_params()
-    code = browser.login_for_code(pending, LAURA, PIN_LAURA)
+    code = login_code(browser, pending, LAURA, PIN_LAURA)
     assert rp.exchange(browser.http, pending, code).status_code == 200
     assert rp.exchange(browser.http, pending, code).status_code == 400  # replayed code
     after = scrape(http)

@@ -8,6 +8,7 @@ from broker.config import load_settings
 from broker.errors import ConfigError
 from broker.paths import project_dir
 from tests.oidc.oidc_helpers import LAURA, PIN_LAURA, Browser, demo_rp
+from tests.ops.sso import login_code
 
 DEMO = project_dir("config") / "demo.yaml"
 
@@ -58,7 +59,7 @@ def test_a_broker_on_redis_logs_in_and_keeps_nothing_hot_in_sqlite(
     rp = demo_rp(broker.url)
     browser = Browser(broker.url)
     pending = rp.authorize_params()
-    code = browser.login_for_code(pending, LAURA, PIN_LAURA)
+    code = login_code(browser, pending, LAURA, PIN_LAURA)
     tokens = rp.exchange(browser.http, pending, code)
     assert tokens.status_code == 200, tokens.text
     keys = redis_server.client().keys("e2e:*")
