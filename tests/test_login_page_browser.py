@@ -44,6 +44,10 @@ def test_pin_login_through_the_demo_rp_with_the_keyboard(broker, browser) -> Non
     page.get_by_label("Codice fiscale").fill("BNCLRA85M41Z404W")
     page.get_by_label("PIN").fill("Abroad01")
     page.keyboard.press("Enter")
+    # Laura is also an intermediary and a municipal operator: she picks the role.
+    page.wait_for_url(f"{broker.url}/roles/choose*")
+    assert "Per chi stai operando?" in page.content()
+    page.get_by_role("button", name="Per me stesso").click()
     page.wait_for_url(f"{broker.url}/demo-rp/callback*")
     text = page.content()
     assert "BNCLRA85M41Z404W" in text
@@ -85,6 +89,8 @@ def test_second_service_reuses_the_session_and_asks_ordinario_to_step_up(
     page.goto(f"{broker.url}/demo-rp/")
     page.get_by_role("link", name="Accedi (profilo ordinario)").click()
     _pin_login(page, "BNCLRA85M41Z404W", "Abroad01")
+    page.wait_for_url(f"{broker.url}/roles/choose*")
+    page.get_by_role("button", name="Per me stesso").click()
     page.wait_for_url(f"{broker.url}/demo-rp/callback*")
     page.get_by_role("link", name="Torna ai servizi dimostrativi").click()
     page.get_by_role("link", name="Domanda di pensione").click()
