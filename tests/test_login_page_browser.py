@@ -104,6 +104,8 @@ def test_second_service_reuses_the_session_and_asks_ordinario_to_step_up(
     page.goto(f"{broker.url}/demo-rp/")
     page.get_by_role("link", name="Accedi (profilo ordinario)").click()
     _pin_login(page, "VRDGPP70C15Z110R", "Abroad02")
+    page.wait_for_url(f"{broker.url}/roles/choose*")  # he is also a delegate
+    page.get_by_role("button", name="Per me stesso").click()
     page.wait_for_url(f"{broker.url}/demo-rp/callback*")
     page.get_by_role("link", name="Torna ai servizi dimostrativi").click()
     page.get_by_role("link", name="Domanda di pensione").click()
