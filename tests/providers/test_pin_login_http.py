@@ -7,6 +7,7 @@ page text, where the browser is sent; the clock is moved instead of sleeping.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from datetime import timedelta
@@ -57,6 +58,7 @@ class PinBrowser:
         Used after the test moved the broker's clock: the demo RP checks the ID token's
         times against the real clock, so it is not followed there.
         """
+        response = self._as_myself(response)
         assert response.status_code in (302, 303), response.text
         location = httpx.URL(response.headers["location"])
         assert location.path == "/demo-rp/callback"
@@ -64,10 +66,23 @@ class PinBrowser:
 
     def finish(self, response: httpx.Response) -> httpx.Response:
         """Follow the redirects after a completed login to the demo RP's claims page."""
+        response = self._as_myself(response)
         assert response.status_code in (302, 303), response.text
         page = self.client.get(response.headers["location"], follow_redirects=True)
         assert page.status_code == 200, page.text
         return page
+
+
+    def _as_myself(self, response: httpx.Response) -> httpx.Response:
+        """A person with abilitazioni (the demo directory, issue 5) is asked which role they
+        act in: choose "for myself", as a citizen signing in for their own services does."""
+        if response.status_code not in (302, 303) or not response.headers["location"].startswith(
+                "/roles/choose"):
+            return response
+        page = self.client.get(response.headers["location"])
+        return self.client.post("/roles/choose", data={
+            "csrf_token": _hidden(page.text, "csrf_token"), "tx": _hidden(page.text, "tx"),
+            "role": hashlib.sha256(b"self").hexdigest()[:20]})
 
 
 def _attempts(broker, cf: str) -> int:
