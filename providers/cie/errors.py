@@ -9,10 +9,10 @@ send the data) and 25 (the citizen cancelled, which goes back to the RP with
 
 from __future__ import annotations
 
-from broker.errors import ProviderError, Text
-from providers.spid.errors import spid_error_code as cie_error_code
+from typing import ClassVar
 
-CANCELLED = 25
+from broker.errors import ProviderError, Text
+from providers.saml.status import CANCELLED, IdpCodeError, ProfileErrors
 
 CIE_CODE_TEXT: dict[int, Text] = {
     1: Text("Autenticazione con la Carta d'Identità Elettronica non riuscita: verifica la "
@@ -57,16 +57,11 @@ class CieLevelTooLow(CieResponseRejected):
         "The CIE sign-in does not have the security level this service needs.")
 
 
-class CieIdpError(ProviderError):
+class CieIdpError(IdpCodeError):
     """CIE ID reported an error code (1, 21, 22) or another failure status."""
 
     code = "cie_idp_error"
-    status = 403
-
-    def __init__(self, cie_code: int | None, detail: str = ""):
-        message = CIE_CODE_TEXT.get(cie_code or 0, ProviderError.message)
-        super().__init__(detail or f"IdP status, CIE code {cie_code}", message=message)
-        self.cie_code = cie_code
+    texts: ClassVar[dict[int, Text]] = CIE_CODE_TEXT
 
 
 class CieNoSingleLogout(ProviderError):
@@ -81,5 +76,17 @@ class CieNoSingleLogout(ProviderError):
         "\"Sign out\" button.")
 
 
-__all__ = ["CANCELLED", "CIE_CODE_TEXT", "CieIdpError", "CieLevelTooLow", "CieNoSingleLogout",
-           "CieResponseRejected", "CieUnknownIdp", "cie_error_code"]
+CIE_ERRORS = ProfileErrors(rejected=CieResponseRejected, unknown_idp=CieUnknownIdp,
+                            level_too_low=CieLevelTooLow, idp_code=CieIdpError)
+
+
+__all__ = [
+    "CANCELLED",
+    "CIE_CODE_TEXT",
+    "CIE_ERRORS",
+    "CieIdpError",
+    "CieLevelTooLow",
+    "CieNoSingleLogout",
+    "CieResponseRejected",
+    "CieUnknownIdp",
+]

@@ -19,19 +19,10 @@ from broker.errors import Text
 from broker.model import AuthRequest
 from providers.base import ProviderServices
 from providers.cie.config import CieConfig
-from providers.cie.errors import (
-    CANCELLED,
-    CieIdpError,
-    CieLevelTooLow,
-    CieNoSingleLogout,
-    CieResponseRejected,
-    CieUnknownIdp,
-    cie_error_code,
-)
+from providers.cie.errors import CIE_ERRORS, CieNoSingleLogout, CieUnknownIdp
 from providers.cie.metadata import build_metadata
 from providers.saml.idp_registry import IdpInfo
-from providers.saml.response import SamlStatus
-from providers.saml.sp import ProfileErrors, SamlServiceProvider
+from providers.saml.sp import SamlServiceProvider
 from providers.spid.levels import SPID_LEVELS, required_acr
 
 
@@ -42,8 +33,7 @@ class CieProvider(SamlServiceProvider):
     label = Text("Entra con CIE", "Sign in with CIE")
     chooser_partial = "cie_button.html"
     acr_levels: ClassVar[dict[str, int]] = SPID_LEVELS
-    errors = ProfileErrors(rejected=CieResponseRejected, unknown_idp=CieUnknownIdp,
-                           level_too_low=CieLevelTooLow)
+    errors = CIE_ERRORS
     issuer_format_required = False
     cfg: CieConfig
 
@@ -60,14 +50,6 @@ class CieProvider(SamlServiceProvider):
 
     def build_metadata(self) -> bytes:
         return build_metadata(self.cfg, self.endpoints, self.keys)
-
-    def idp_status(self, request: Request, status: SamlStatus, tx: str) -> Response:
-        hub = self.services.hub()
-        code = cie_error_code(status.message)
-        self.log.info("cie idp status=%s sub=%s cie_code=%s", status.code, status.sub_code, code)
-        if code == CANCELLED:
-            return hub.cancel(request, tx)
-        return hub.fail(request, CieIdpError(code, f"IdP status {status.sub_code}"), tx)
 
     def idp(self) -> IdpInfo | None:
         """The CIE IdP: the configured entityID, or the only trusted one."""

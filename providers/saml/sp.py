@@ -31,7 +31,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from broker.errors import BrokerError, ProviderError
+from broker.errors import BrokerError
 from broker.model import AuthEvent, AuthRequest
 from providers.base import ProviderServices
 from providers.saml.authn import (
@@ -53,6 +53,7 @@ from providers.saml.response import (
 )
 from providers.saml.sp_config import SamlSpConfig
 from providers.saml.sp_metadata import SpEndpoints
+from providers.saml.status import CANCELLED, ProfileErrors, error_code
 from providers.saml.xmlutil import (
     BINDING_REDIRECT,
     XmlError,
@@ -83,21 +84,11 @@ class PendingRequest:
         return cls(**json.loads(raw))
 
 
-@dataclass(frozen=True)
-class ProfileErrors:
-    """The profile's refusals, each with its own citizen text."""
-
-    rejected: type[ProviderError]
-    unknown_idp: type[ProviderError]
-    level_too_low: type[ProviderError]
-
-
 class SamlServiceProvider:
     """Base of ``SpidProvider`` and ``CieProvider``; routes live under ``/{name}``.
 
-    Subclasses set ``name``, ``acr_levels``, ``errors``, ``comparison`` and
-    ``issuer_format_required``, and implement ``requested_acr``, ``build_metadata``
-    and ``idp_status``.
+    Subclasses set ``name``, ``acr_levels``, ``errors`` and ``issuer_format_required``,
+    and implement ``requested_acr`` and ``build_metadata`` (``comparison`` optional).
     """
 
     name: ClassVar[str]
@@ -145,8 +136,14 @@ class SamlServiceProvider:
         raise NotImplementedError
 
     def idp_status(self, request: Request, status: SamlStatus, tx: str) -> Response:
-        """The IdP answered with a failure status (cancel, error code...)."""
-        raise NotImplementedError
+        """The IdP's failure status: code 25 (cancelled) back to the RP, others a page."""
+        hub = self.services.hub()
+        code = error_code(status.message)
+        self.log.info("%s idp status=%s sub=%s code=%s", self.name, status.code, status.sub_code,
+                      code)
+        if code == CANCELLED:
+            return hub.cancel(request, tx)
+        return hub.fail(request, self.errors.idp_code(code, f"IdP status {status.sub_code}"), tx)
 
     # --- Provider contract ------------------------------------------------------------
     @property

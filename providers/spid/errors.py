@@ -7,11 +7,11 @@ The IdP reports an anomaly with status ``Responder`` / ``AuthnFailed`` and a
 
 from __future__ import annotations
 
-import re
+from typing import ClassVar
 
 from broker.errors import ProviderError, Text
-
-CANCELLED = 25
+from providers.saml.status import CANCELLED, IdpCodeError, ProfileErrors
+from providers.saml.status import error_code as spid_error_code
 
 SPID_CODE_TEXT: dict[int, Text] = {
     19: Text("Autenticazione non riuscita: hai inserito credenziali errate troppe volte. "
@@ -36,15 +36,6 @@ SPID_CODE_TEXT: dict[int, Text] = {
              "The SPID provider could not complete the sign-in. Please try again."),
     25: Text("Hai annullato l'accesso con SPID.", "You cancelled the SPID sign-in."),
 }
-
-_CODE = re.compile(r"ErrorCode\s*nr\s*(\d{1,3})", re.IGNORECASE)
-
-
-def spid_error_code(message: str | None) -> int | None:
-    """The number in ``ErrorCode nr<NN>``, or None."""
-    m = _CODE.search(message or "")
-    return int(m.group(1)) if m else None
-
 
 class SpidResponseRejected(ProviderError):
     """A response failed validation (signature, audience, times, replay, level...)."""
@@ -74,13 +65,24 @@ class SpidLevelTooLow(SpidResponseRejected):
         "This service needs SPID level 2 or higher.")
 
 
-class SpidIdpError(ProviderError):
+class SpidIdpError(IdpCodeError):
     """The IdP reported an anomaly (SPID error codes 19–24) or another failure status."""
 
     code = "spid_idp_error"
-    status = 403
+    texts: ClassVar[dict[int, Text]] = SPID_CODE_TEXT
 
-    def __init__(self, spid_code: int | None, detail: str = ""):
-        message = SPID_CODE_TEXT.get(spid_code or 0, ProviderError.message)
-        super().__init__(detail or f"IdP status, SPID code {spid_code}", message=message)
-        self.spid_code = spid_code
+
+SPID_ERRORS = ProfileErrors(rejected=SpidResponseRejected, unknown_idp=SpidUnknownIdp,
+                            level_too_low=SpidLevelTooLow, idp_code=SpidIdpError)
+
+
+__all__ = [
+    "CANCELLED",
+    "SPID_CODE_TEXT",
+    "SPID_ERRORS",
+    "SpidIdpError",
+    "SpidLevelTooLow",
+    "SpidResponseRejected",
+    "SpidUnknownIdp",
+    "spid_error_code",
+]

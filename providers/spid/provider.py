@@ -15,17 +15,9 @@ from fastapi import Request, Response
 from broker.errors import BrokerError, Text
 from broker.model import AuthEvent, AuthRequest
 from providers.base import ProviderServices
-from providers.saml.response import SamlStatus
-from providers.saml.sp import PendingRequest, ProfileErrors, SamlServiceProvider
+from providers.saml.sp import PendingRequest, SamlServiceProvider
 from providers.spid.config import SpidConfig
-from providers.spid.errors import (
-    CANCELLED,
-    SpidIdpError,
-    SpidLevelTooLow,
-    SpidResponseRejected,
-    SpidUnknownIdp,
-    spid_error_code,
-)
+from providers.spid.errors import SPID_ERRORS, SpidUnknownIdp
 from providers.spid.levels import SPID_LEVELS, required_acr
 from providers.spid.metadata import build_metadata
 
@@ -37,8 +29,7 @@ class SpidProvider(SamlServiceProvider):
     label = Text("Entra con SPID", "Sign in with SPID")
     chooser_partial = "spid_button.html"
     acr_levels: ClassVar[dict[str, int]] = SPID_LEVELS
-    errors = ProfileErrors(rejected=SpidResponseRejected, unknown_idp=SpidUnknownIdp,
-                           level_too_low=SpidLevelTooLow)
+    errors = SPID_ERRORS
     cfg: SpidConfig
 
     def __init__(self, cfg: SpidConfig, services: ProviderServices):
@@ -55,15 +46,6 @@ class SpidProvider(SamlServiceProvider):
 
     def build_metadata(self) -> bytes:
         return build_metadata(self.cfg, self.endpoints, self.keys)
-
-    def idp_status(self, request: Request, status: SamlStatus, tx: str) -> Response:
-        hub = self.services.hub()
-        code = spid_error_code(status.message)
-        self.log.info("spid idp status=%s sub=%s spid_code=%s", status.code, status.sub_code,
-                      code)
-        if code == CANCELLED:
-            return hub.cancel(request, tx)
-        return hub.fail(request, SpidIdpError(code, f"IdP status {status.sub_code}"), tx)
 
     # --- Provider contract ------------------------------------------------------------
     def choices(self) -> list[dict[str, str]]:

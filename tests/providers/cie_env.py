@@ -8,8 +8,6 @@ can have the IdP answer with any status or a tampered response.
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from saml2 import BINDING_HTTP_REDIRECT
-from spid_env import SpidBrowser, form_fields, free_port
+from spid_env import SpidBrowser, form_fields, serve
 
 from broker.testidp.app import create_app as create_idp_app
 from broker.testidp.idp import IdpRequest, TestIdp
@@ -78,25 +77,20 @@ class CieEnv:
 
 
 def start_cie_env(broker_factory: Any, tmp_path: Path, **cie: Any) -> CieEnv:
+    """The IdP is served first (an empty app, so its URL is known), then filled in."""
     idp_dir = tmp_path / "cie-idps"
     idp_dir.mkdir(exist_ok=True)
     from conftest import demo_settings  # the lead's tests/conftest.py
 
-    base = demo_settings(tmp_path / "unused").providers
+    outer = FastAPI()
+    idp_url, server, _ = serve(outer)
     holder: dict[str, str] = {}
-    port = free_port()
-    idp_url = f"http://127.0.0.1:{port}"
     app = create_idp_app(base_url=idp_url, data_dir=tmp_path / "testidp-cie", profile="cie",
                          sp_metadata=lambda: httpx.get(holder["md"], timeout=10).content)
+    outer.mount("/", app)
     idp: TestIdp = app.state.idp
     (idp_dir / "test-idp-cie.xml").write_text(idp.metadata_xml())
+    base = demo_settings(tmp_path / "unused").providers
     broker = broker_factory(providers={**base, "cie": cie_section(idp_dir, **cie)})
     holder["md"] = f"{broker.url}/cie/metadata"
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "IdP did not start"
-        time.sleep(0.02)
     return CieEnv(broker, idp, server, idp_dir)
