@@ -7,7 +7,8 @@ logout+jwt``; ``iss``, ``aud``, ``iat``, ``exp``, ``jti``, the logout ``events``
 loaded in iframes on the signed-out page instead (``frontchannel_urls``).
 
 A session ends through ``OidcFront.end_session`` for every cause: RP-initiated logout,
-IdP-initiated logout (SAML SLO through the login hub), admin revocation; and by
+IdP-initiated logout (SAML SLO through the login hub), admin revocation
+(``POST /admin/sessions/{sid}/revoke``, scope ``admin:sessions``); and by
 expiry, which nobody calls: for that, each session an RP with a back channel joined is
 written to a small table of the durable database (``logout_watch``), and a periodic
 sweep takes the expired rows (``DELETE ... RETURNING``: with several processes on one
@@ -35,7 +36,10 @@ from urllib.parse import urlencode
 
 import httpx
 import jwt
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
 
+from broker.errors import NotFound
 from broker.model import BrokerSession
 from broker.oidc.claims import subject
 from broker.oidc.clients import Client
@@ -48,6 +52,15 @@ LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_LIFETIME = 120
 RETRY_DELAYS = (1.0, 5.0, 30.0)  # pauses before the 2nd, 3rd and 4th attempt
 POST_TIMEOUT = 5.0
+
+NS_SID = "oidc:sid"  # public sid -> cookie sid, written by the OIDC front
+
+
+class RevokeSession(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field(min_length=3, max_length=500)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS logout_watch (
@@ -224,6 +237,25 @@ class BackchannelLogout:
             sep = "&" if "?" in uri else "?"
             out.append(f"{uri}{sep}{urlencode({'iss': self.front.issuer, 'sid': psid})}")
         return out
+
+    # --- admin revocation ----------------------------------------------------------------
+    def mount(self, router: APIRouter) -> None:
+        """``POST /admin/sessions/{sid}/revoke`` (scope ``admin:sessions``), ``sid`` being
+        the public one RPs and the audit trail see. The body's ``reason`` is audited."""
+        from broker.admin_auth import AdminCaller, require_admin
+
+        def revoke(sid: str, body: RevokeSession,
+                   caller: AdminCaller = Depends(require_admin("admin:sessions"))) -> dict:
+            cookie_sid = self.ctx.ephemeral.get(NS_SID, sid) if len(sid) <= 64 else None
+            ended = self.front.end_session(cookie_sid, reason="admin_revoked",
+                                           client_id=caller.client_id) if cookie_sid else None
+            if ended is None:
+                raise NotFound("no live session with that sid")
+            self.ctx.audit.record("admin.session_revoked", sid=sid,
+                                  operator=caller.client_id, reason=body.reason)
+            return {"revoked": sid, "clients": list(ended.clients)}
+
+        router.add_api_route("/admin/sessions/{sid}/revoke", revoke, methods=["POST"])
 
     # --- expiry ---------------------------------------------------------------------------
     def watch(self, session: BrokerSession, psid: str, client: Client) -> None:

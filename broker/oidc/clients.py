@@ -37,7 +37,8 @@ AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_j
 KNOWN_SCOPES = frozenset({
     "openid", "profile", "email", "fiscal_number", "abilitazioni", "offline_access"})
 
-ADMIN_SCOPES = frozenset({"admin:directory", "admin:pin", "contact-center", "admin:audit"})
+ADMIN_SCOPES = frozenset({"admin:directory", "admin:pin", "contact-center", "admin:audit",
+                          "admin:sessions"})
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 

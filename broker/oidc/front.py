@@ -81,6 +81,7 @@ class OidcFront:
         r.add_api_route("/introspect", self.introspect, methods=["POST"])
         r.add_api_route("/revoke", self.revoke, methods=["POST"])
         self.logout.mount(r)
+        self.backchannel.mount(r)  # admin revocation of a session
 
     # --- the seam -------------------------------------------------------------------
     def client_info(self, client_id: str) -> ClientInfo | None:

@@ -46,6 +46,10 @@ def clients_file(tmp_path, receiver: LogoutReceiver):
         {"client_id": "fcl-rp", "name": "Front channel RP", "secret_hash": secret,
          "redirect_uris": [f"{receiver.base}/cb"], "scopes": ["openid", "profile"],
          "frontchannel_logout_uri": f"{receiver.base}/fcl?x=1"},
+        {"client_id": "ops-admin", "name": "Operations", "secret_hash": secret,
+         "admin_scopes": ["admin:sessions"]},
+        {"client_id": "auditor", "name": "Auditor", "secret_hash": secret,
+         "admin_scopes": ["admin:audit"]},
     ]
     path = tmp_path / "clients.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -148,14 +152,27 @@ def test_session_expiry_is_announced_once(broker_factory, tmp_path, receiver):
     assert broker.ctx.audit.entries("oidc.logout")[-1].data["reason"] == "expired"
 
 
-def test_admin_revocation_and_idp_logout_use_the_same_path(broker_factory, tmp_path,
-                                                           receiver):
+def test_admin_revocation_ends_the_session_and_tells_the_rps(broker_factory, tmp_path,
+                                                             receiver):
     broker = broker_factory(clients=clients_file(tmp_path, receiver))
     browser, tokens = login_everywhere(broker, receiver)
-    sid = browser.http.cookies["varco_session"]
-    assert broker.ctx.front.end_session(sid, reason="admin_revoked") is not None
+    sid = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sid"]
+    admin = httpx.Client(base_url=broker.url)
+    url = f"/admin/sessions/{sid}/revoke"
+    body = {"reason": "stolen device reported by the citizen"}
+    assert admin.post(url, json=body).status_code == 401  # no client authentication
+    assert admin.post(url, json=body, auth=("auditor", "rp-secret")).status_code == 403
+    assert admin.post(url, json={}, auth=("ops-admin", "rp-secret")).status_code in (400, 422)
+    assert receiver.posts == []  # refused requests changed nothing
+    done = admin.post(url, json=body, auth=("ops-admin", "rp-secret"))
+    assert done.status_code == 200, done.text
+    assert set(done.json()["clients"]) == {"bcl-rp", "fcl-rp", "demo-rp"}
     [post] = receiver.wait_for(1)
     validate(broker, post.form["logout_token"][0], "bcl-rp", "RS256")
+    [entry] = broker.ctx.audit.entries("admin.session_revoked")
+    assert entry.data["operator"] == "ops-admin" and "stolen" in entry.data["reason"]
+    again = admin.post(url, json=body, auth=("ops-admin", "rp-secret"))
+    assert again.status_code == 404
     userinfo = browser.http.get("/userinfo", headers={
         "Authorization": f"Bearer {tokens['access_token']}"})
     assert userinfo.status_code == 401  # the session's tokens died with it
