@@ -65,7 +65,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     services = ProviderServices(
         clock=clock, db=db, ephemeral=ephemeral, hub=lambda: ctx.login,  # type: ignore[arg-type]
         base_url=lambda: issuer, data_dir=settings.data_dir,
-        config_dir=settings.source.parent if settings.source else Path.cwd())
+        config_dir=settings.source.parent if settings.source else Path.cwd(),
+        audit=ctx.audit)
     ctx.providers = _build_providers(settings, services)
     hub = LoginHub(ctx)
     ctx.login = hub
@@ -80,6 +81,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.include_router(roles.install(app, ctx))  # directory, role pages, admin, policy watcher
     for name, provider in ctx.providers.items():
         app.include_router(provider.router, prefix=f"/{name}")
+        admin = getattr(provider, "admin_router", None)  # back office (e.g. /admin/pin)
+        if admin is not None:
+            app.include_router(admin)
     _mount_test_idp(app, ctx)
     if settings.demo_rp:
         from broker.demo_rp import demo_rp_router

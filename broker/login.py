@@ -139,6 +139,8 @@ class LoginHub:
         lacking = unmet(session, auth, self.ctx.clock.now(), fresh=True)
         if lacking is not None:
             # Logged in, but not strongly enough for this RP: ask for more (step-up).
+            self.ctx.audit.record("login.step_up", provider=event.provider,
+                                  client_id=auth.client_id, privilege=decision.privilege)
             self.ctx.ephemeral.put(NS, tx_id, pending.model_copy(
                 update={"reason": Unmet.STEP_UP}).model_dump_json(),
                 self.ctx.settings.session.login_timeout)

@@ -166,6 +166,10 @@ class Metrics:
             self.policy_reloads.labels("ok" if fields.get("ok") else "refused").inc()
         elif kind == "oidc.logout":
             self.logouts.labels(str(fields.get("reason"))).inc()
+        elif kind == "pin.locked":
+            self.lockouts.labels("pin").inc()
+        elif kind == "login.step_up":
+            self.step_ups.labels(str(fields.get("provider"))).inc()
 
 
 METRICS = Metrics(REGISTRY)

@@ -80,6 +80,7 @@ class ProviderServices:
     base_url: Callable[[], str]
     data_dir: Any  # pathlib.Path
     config_dir: Any  # pathlib.Path
+    audit: Any  # broker.audit.AuditLog: the one hash-chained trail (also counted in /metrics)
 
 
 @runtime_checkable

@@ -13,9 +13,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from broker.config import DirectorySettings
+
 pytestmark = pytest.mark.integration
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def broker(broker_factory):
+    """The demo exactly as a newcomer runs it, demo roles included."""
+    return broker_factory(directory=DirectorySettings(demo=True))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from broker.app import create_app
 from broker.cli import main
 from broker.errors import ConfigError, PolicyError
 from broker.paths import project_dir
-from tests.conftest import demo_settings
+from tests.harness import demo_settings
 
 
 def _copy_policies(tmp_path: Path) -> Path:

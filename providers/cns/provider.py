@@ -211,4 +211,4 @@ def create_cns_provider(config: CnsConfig, services: ProviderServices) -> CnsPro
         require_revocation=config.revocation == "require")
     log.info("cns: %d trusted CA(s), %d intermediate(s), %d CRL source(s), ocsp=%s",
              len(anchors), len(intermediates), len(config.crls), config.ocsp)
-    return CnsProvider(config, services, verifier, AuditLog(services.db, services.clock))
+    return CnsProvider(config, services, verifier, services.audit)

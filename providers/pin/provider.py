@@ -313,6 +313,10 @@ class PinProvider:
         if not self.hasher.verify(stored, pin) or account is None:
             log.info("pin login failed for %s (%d consecutive)%s", mask(cf), lock.failed_count,
                      ", now locked" if lock.locked_until else "")
+            if lock.locked_until is not None:  # this failure reached the limit
+                self.services.audit.record("pin.locked", fiscal_code=cf,
+                                           until=lock.locked_until.isoformat(),
+                                           failures=lock.failed_count)
             return Outcome(Result.WRONG, lock)
         self.store.record_success(cf)
         credential = account.credential
@@ -409,7 +413,6 @@ class PinProvider:
 
 def create_pin_provider(config: PinConfig, services: ProviderServices) -> PinProvider:
     """Registry factory: the store on the broker database, the hasher, the demo users."""
-    from broker.audit import AuditLog
     from broker.outbox import Outbox, Sealer, build_worker
     from providers.pin.demo import seed_demo_users
     from providers.pin.lifecycle import PinLifecycle
@@ -426,7 +429,11 @@ def create_pin_provider(config: PinConfig, services: ProviderServices) -> PinPro
     outbox = Outbox(services.db, Sealer.from_environment(services.data_dir,
                                                          config.outbox.key_env))
     worker = build_worker(outbox, config.outbox, services.data_dir, services.clock, TEMPLATES)
+    from broker.ops import METRICS
+
+    METRICS.add_gauge("varco_outbox_backlog", "Notifications waiting to be delivered.",
+                      lambda: float(outbox.counts().get("pending", 0)))
     lifecycle = PinLifecycle(store, outbox, hasher, services.clock,
-                             AuditLog(services.db, services.clock),
+                             services.audit,
                              validity=timedelta(days=config.validity_days), kick=worker.kick)
     return PinProvider(config, services, store, hasher, lifecycle, worker)

@@ -21,7 +21,7 @@ import httpx
 from providers.cns.nginx_conf import NginxLayout
 from tests.cns.nginx_runner import Nginx
 from tests.cns.pki_env import Card, CnsPki, build_pki, standard_cards
-from tests.conftest import RunningBroker, free_port
+from tests.harness import RunningBroker, free_port
 from tests.oidc.oidc_helpers import RP, Browser, Pending, code_from, demo_rp
 
 

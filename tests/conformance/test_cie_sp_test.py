@@ -53,7 +53,8 @@ class CieRun:
 
     def __init__(self, tmp_path: Path, profile: str):
         from cie_env import cie_section
-        from conftest import demo_settings, start_broker
+
+        from tests.harness import demo_settings, start_broker
 
         self.profile = profile
         self.workdir = tmp_path

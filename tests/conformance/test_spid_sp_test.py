@@ -113,7 +113,7 @@ def _failures(report: dict) -> list[str]:
 
 
 def _start(tmp_path: Path, profile: str) -> Iterator[Conformance]:
-    from conftest import demo_settings, start_broker
+    from tests.harness import demo_settings, start_broker
 
     idp_keys = tmp_path / "fake-idp"
     _fake_idp_keys(idp_keys)

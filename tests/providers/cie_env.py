@@ -64,7 +64,7 @@ class CieBrowser(SpidBrowser):
 
 @dataclass
 class CieEnv:
-    broker: Any  # tests.conftest.RunningBroker
+    broker: Any  # tests.harness.RunningBroker
     idp: TestIdp
     idp_server: uvicorn.Server
     idp_dir: Path
@@ -80,7 +80,7 @@ def start_cie_env(broker_factory: Any, tmp_path: Path, **cie: Any) -> CieEnv:
     """The IdP is served first (an empty app, so its URL is known), then filled in."""
     idp_dir = tmp_path / "cie-idps"
     idp_dir.mkdir(exist_ok=True)
-    from conftest import demo_settings  # the lead's tests/conftest.py
+    from tests.harness import demo_settings
 
     outer = FastAPI()
     idp_url, server, _ = serve(outer)

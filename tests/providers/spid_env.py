@@ -168,7 +168,7 @@ class SpidBrowser:
 
 @dataclass
 class SpidEnv:
-    broker: Any  # tests.conftest.RunningBroker
+    broker: Any  # tests.harness.RunningBroker
     idp: TestIdp
     idp_server: uvicorn.Server
     idp_dir: Path
@@ -183,7 +183,7 @@ class SpidEnv:
 def start_spid_env(broker_factory: Any, tmp_path: Path, **spid: Any) -> SpidEnv:
     idp_dir = tmp_path / "spid-idps"
     idp_dir.mkdir(exist_ok=True)
-    from conftest import demo_settings  # the lead's tests/conftest.py
+    from tests.harness import demo_settings
 
     base = demo_settings(tmp_path / "unused").providers
     holder: dict[str, str] = {}

@@ -11,7 +11,7 @@ import pytest
 from broker.app import create_app
 from broker.errors import ConfigError
 from tests.cns.pki_env import build_pki
-from tests.conftest import demo_settings
+from tests.harness import demo_settings
 
 
 def _start(tmp_path: Path, **section: Any) -> None:

@@ -22,7 +22,7 @@ from broker.config import load_settings
 from providers.cns.cli import DEMO_PASSWORD, demo_certs
 from providers.cns.nginx_conf import NginxLayout
 from tests.cns.nginx_runner import Nginx
-from tests.conftest import free_port, start_broker
+from tests.harness import free_port, start_broker
 from tests.oidc.oidc_helpers import Browser, code_from, demo_rp
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,6 @@ from urllib.parse import urljoin
 
 import pytest
 import uvicorn
-from conftest import demo_settings, start_broker
 from spid_env import (
     RunningLike,
     SpidEnv,
@@ -24,6 +23,7 @@ from spid_env import (
 from broker.app import create_app
 from broker.clock import FixedClock
 from broker.testidp.mount import PREFIX, demo_test_idp
+from tests.harness import demo_settings, start_broker
 
 pytestmark = pytest.mark.integration
 
