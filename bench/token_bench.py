@@ -86,16 +86,21 @@ def field(page: str, name: str) -> str:
     return html.unescape(m.group(1))
 
 
-def pin_login(http: httpx.Client, base: str) -> tuple[float, str, str]:
-    """One full PIN login; returns (seconds for the PIN POST, code, verifier)."""
+def pin_login(http: httpx.Client, base: str, pid: int | None = None
+              ) -> tuple[float, str, str]:
+    """One full PIN login; returns (the PIN POST's cost, code, verifier).
+
+    With ``pid`` the cost is the broker process's CPU seconds for the POST (requests are
+    sequential, so nothing else runs there); without, the wall time seen by the client.
+    """
     params, verifier = authorize_params(base)
     r = http.get(f"/authorize?{urlencode(params)}")
     while r.status_code in (302, 303):
         r = http.get(r.headers["location"])
-    t0 = time.perf_counter()
+    t0 = cpu_seconds(pid) if pid else time.perf_counter()
     r = http.post("/pin/login", data={"csrf_token": field(r.text, "csrf_token"),
                                       "tx": field(r.text, "tx"), "fiscal_code": CF, "pin": PIN})
-    elapsed = time.perf_counter() - t0
+    elapsed = (cpu_seconds(pid) if pid else time.perf_counter()) - t0
     assert r.status_code == 303, r.text[:300]
     code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
     return elapsed, code, verifier
@@ -154,7 +159,7 @@ def main() -> int:
     parser.add_argument("--codes", type=int, default=400)
     parser.add_argument("--refreshes", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--logins", type=int, default=20)
+    parser.add_argument("--logins", type=int, default=40)
     args = parser.parse_args()
 
     from broker.clock import SystemClock  # noqa: F401 - import check only
@@ -170,7 +175,7 @@ def main() -> int:
                 login_times = []
                 for _ in range(args.logins):
                     browser.cookies.clear()
-                    elapsed, _code, _verifier = pin_login(browser, base)
+                    elapsed, _code, _verifier = pin_login(browser, base, proc.pid)
                     login_times.append(elapsed)
                 codes = [sso_code(browser, base) for _ in range(args.codes)]
 
@@ -210,13 +215,11 @@ def main() -> int:
 
     hasher = PinHasher()
     stored = hasher.hash(PIN)
-    hash_times = []
+    t0 = time.process_time()
     for _ in range(args.logins):
-        t0 = time.perf_counter()
         hasher.verify(stored, PIN)
-        hash_times.append(time.perf_counter() - t0)
-    login_p50 = statistics.median(login_times) * 1000
-    hash_p50 = statistics.median(hash_times) * 1000
+    hash_cpu = (time.process_time() - t0) / args.logins * 1000
+    login_cpu = statistics.fmean(login_times) * 1000
 
     print(f"Varco token bench, {os.cpu_count()} cores, 1 broker process, embedded SQLite, "
           f"concurrency {args.concurrency}")
@@ -225,8 +228,9 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(row)
-    print(f"\nPIN login (form POST to redirect): p50 {login_p50:.1f} ms; argon2id verify "
-          f"alone: p50 {hash_p50:.1f} ms; overhead {100 * (login_p50 / hash_p50 - 1):.0f}%")
+    print(f"\nPIN login (form POST to redirect), broker CPU: {login_cpu:.1f} ms per login; "
+          f"argon2id verify alone: {hash_cpu:.1f} ms CPU; overhead "
+          f"{100 * (login_cpu / hash_cpu - 1):.0f}% (target: within 20%)")
     return 0
 
 

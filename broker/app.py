@@ -7,7 +7,6 @@ validated here at start; a broken file stops the start with every problem listed
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -91,7 +90,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         app.include_router(demo_rp_router(ctx), prefix="/demo-rp")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_error_pages(app, hub)
-    _install_request_log(app)
     app.include_router(ops.install(app, ctx))  # after the access log: request id outermost
     ctx.audit.record("broker.start", issuer=issuer, providers=sorted(ctx.providers))
     return app
@@ -172,38 +170,3 @@ def _install_error_pages(app: FastAPI, hub: LoginHub) -> None:
         error = ServiceUnavailable("unexpected error", status=500)
         log.exception("error_id=%s unexpected error on %s", error.error_id, request.url.path)
         return hub.fail(request, error)
-
-
-def _install_request_log(app: FastAPI) -> None:
-    """Access log without query strings: codes, tokens and hints never reach the log.
-
-    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task per request.
-    """
-    access = logging.getLogger("varco.access")
-    inner = app.build_middleware_stack
-
-    def build():  # wrap the finished stack, outermost
-        stack = inner()
-
-        async def logged(scope, receive, send):
-            if scope["type"] != "http":
-                return await stack(scope, receive, send)
-            started = time.perf_counter()
-            status = 500
-
-            async def send_status(message):
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
-            try:
-                await stack(scope, receive, send_status)
-            finally:
-                if access.isEnabledFor(logging.INFO):
-                    access.info("%s %s %s %.1fms", scope["method"], scope["path"], status,
-                                (time.perf_counter() - started) * 1000)
-
-        return logged
-
-    app.build_middleware_stack = build  # type: ignore[method-assign]

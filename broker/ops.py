@@ -323,9 +323,14 @@ def route_template(scope: dict[str, Any]) -> str:
 
 
 def _install_request_middleware(app: FastAPI) -> None:
-    """Request id in and out, and the latency histogram, as a plain ASGI wrapper."""
+    """Request id in and out, the latency histogram and the access log: one ASGI wrapper.
+
+    The access log has the path only, never the query string: codes, tokens and hints
+    never reach the log. (Starlette's BaseHTTPMiddleware would cost a task per request.)
+    """
     inner = app.build_middleware_stack
     histogram = METRICS.request_seconds
+    access = logging.getLogger("varco.access")
 
     def build():  # type: ignore[no-untyped-def]
         stack = inner()
@@ -349,8 +354,12 @@ def _install_request_middleware(app: FastAPI) -> None:
             try:
                 await stack(scope, receive, send_with_id)
             finally:
+                elapsed = time.perf_counter() - started
                 histogram.labels(scope["method"], route_template(scope),
-                                 str(status)).observe(time.perf_counter() - started)
+                                 str(status)).observe(elapsed)
+                if access.isEnabledFor(logging.INFO):
+                    access.info("%s %s %s %.1fms", scope["method"], scope["path"], status,
+                                elapsed * 1000)
                 REQUEST_ID.reset(token)
 
         return observed

@@ -148,7 +148,9 @@ class RoleHub:
             self.ctx.ephemeral.delete(NS_TX, auth.tx_id)
             return self.ctx.front.finish(request, auth, session)
         if len(options) == 1:
-            session = self._set_role(session, options[0])
+            if options[0].kind != "self" or session.role is not None:
+                session = self._set_role(session, options[0])
+            # else: a plain citizen acting for themselves: no role to record
             self.ctx.ephemeral.delete(NS_TX, auth.tx_id)
             return self.ctx.front.finish(request, auth, session)
         if "none" in auth.prompt:
