@@ -41,13 +41,30 @@ def unmet(session: BrokerSession | None, auth: AuthRequest, now: datetime,
         if age > auth.max_age:
             return Unmet.LOGIN
     privilege = current.decision.privilege
-    if privilege is None or not privilege.satisfies(auth.required_privilege):
+    filing_accepted = (privilege is not None and auth.accept_filed_with_ordinario
+                       and filing_pending(session) is not None)
+    if (privilege is None or not privilege.satisfies(auth.required_privilege)) \
+            and not filing_accepted:
         return Unmet.STEP_UP
     if auth.required_acr is not None and (
         acr_rank(current.decision.acr or current.event.acr) < acr_rank(auth.required_acr)
     ):
         return Unmet.STEP_UP
     return None
+
+
+def filing_pending(session: BrokerSession) -> str | None:
+    """The pending ordinario->dispositivo conversion of the current login, if any.
+
+    DOMAIN.md: an application can be *filed* with an ordinario PIN to stop deadlines
+    running; it is processed only after conversion. This is that distinct, explicit
+    grant: only RPs registered with ``accept_filed_with_ordinario`` take it, and the
+    privilege stays ``ordinario``.
+    """
+    event = session.current.event
+    if event.attributes.get("pin_conversion") != "pending":
+        return None
+    return str(event.attributes.get("pin_conversion_id") or "")
 
 
 class AuthorizationFront(Protocol):

@@ -82,6 +82,8 @@ class AuthRequest(Frozen):
     # What the request, the claims parameter and the client registration require together.
     required_privilege: Privilege | None = None
     required_acr: str | None = None
+    # The client accepts an application *filed* with an ordinario PIN awaiting conversion.
+    accept_filed_with_ordinario: bool = False
     created_at: datetime
     # Raw request parameters as received, so the authorization can be resumed exactly.
     params: dict[str, str] = Field(default_factory=dict)

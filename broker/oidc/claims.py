@@ -40,6 +40,7 @@ import hashlib
 import hmac
 from typing import Any
 
+from broker.flow import filing_pending
 from broker.model import (
     ACR_CNS,
     ACR_SPID_L2,
@@ -61,7 +62,7 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
 CLAIM_SCOPE: dict[str, str] = {c: s for s, cs in SCOPE_CLAIMS.items() for c in cs}
 SUPPORTED_CLAIMS: tuple[str, ...] = (
     *(c for cs in SCOPE_CLAIMS.values() for c in cs), "iss", "aud", "exp", "iat", "nonce",
-    "at_hash", "sid", "act")
+    "at_hash", "sid", "act", "application_filing")
 
 # acr values whose level needs the ``dispositivo`` privilege (DOMAIN.md: SPID L2, CIE, CNS).
 DISPOSITIVO_ACRS = frozenset({ACR_SPID_L2, ACR_SPID_L3, ACR_CNS})
@@ -87,9 +88,11 @@ class UserSnapshot(Frozen):
     # Set when a delegate acts: the delegate's codice fiscale and actor key (broker.roles).
     actor_fiscal_code: str | None = None
     actor_key: str | None = None
+    # An application filed with an ordinario PIN, held until the conversion (broker.flow).
+    application_filing: dict[str, str] | None = None
 
     @classmethod
-    def of(cls, session: BrokerSession) -> UserSnapshot:
+    def of(cls, session: BrokerSession, *, accept_filing: bool = False) -> UserSnapshot:
         rec = session.current
         role = session.role
         # Only a role the current login still holds counts (a step-up re-decides).
@@ -116,8 +119,17 @@ class UserSnapshot(Frozen):
             amr=rec.event.amr,
             auth_time=int(rec.event.auth_time.timestamp()),
             provider=rec.event.provider,
+            application_filing=_filing(session, accept_filing),
             **actor,
         )
+
+
+def _filing(session: BrokerSession, accept: bool) -> dict[str, str] | None:
+    """``application_filing`` for an RP that accepts filing with an ordinario PIN."""
+    conversion = filing_pending(session) if accept else None
+    if conversion is None or session.current.decision.privilege is Privilege.DISPOSITIVO:
+        return None
+    return {"status": "held_until_conversion", "conversion_id": conversion}
 
 
 def subject(secret_key: bytes, fiscal_code: str, *, subject_type: str, sector: str) -> str:
@@ -153,6 +165,8 @@ def released_claims(user: UserSnapshot, sub: str, scopes: tuple[str, ...],
     out = {n: values[n] for n in sorted(names) if n in values and values[n] is not None}
     if user.actor_fiscal_code is not None:
         out["act"] = actor_claim(user, sub, "fiscal_number" in names)
+    if user.application_filing is not None:  # only for clients that accept filing
+        out["application_filing"] = dict(user.application_filing)
     return out
 
 

@@ -70,6 +70,11 @@ class ClientConfig(BaseModel):
     subject_type: Literal["pairwise", "public"] = "pairwise"
     sector_identifier: str | None = None
     tags: tuple[str, ...] = ()
+    accept_filed_with_ordinario: bool = Field(
+        False, description="An RP that needs dispositivo may still let an ordinario PIN "
+                           "holder with a pending conversion FILE an application (held until "
+                           "the conversion): the login passes, privilege stays ordinario and "
+                           "the token carries application_filing")
     admin_scopes: tuple[str, ...] = Field(
         (), description="admin API scopes this client may call (e.g. admin:directory, "
                         "admin:pin, contact-center); such clients call with client auth")

@@ -226,7 +226,9 @@ class OidcFront:
         grant = Grant(
             grant_id=secrets.token_urlsafe(16), client_id=client.client_id,
             scopes=auth.scopes, sid=psid, nonce=auth.nonce, claims=auth.claims,
-            user=UserSnapshot.of(session), created_at=int(now.timestamp()),
+            user=UserSnapshot.of(
+                session, accept_filing=client.config.accept_filed_with_ordinario),
+            created_at=int(now.timestamp()),
             expires_at=int((now + timedelta(
                 seconds=self.ctx.settings.tokens.refresh_token_lifetime)).timestamp()))
         code = self.tokens.issue_code(CodeRecord(

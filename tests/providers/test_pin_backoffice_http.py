@@ -208,3 +208,24 @@ def test_admin_pin_api_needs_an_admin_client(env: PinEnv, auth, status) -> None:
     with env.broker.client() as http:
         r = http.get("/admin/pin/outbox", auth=auth)
     assert r.status_code == status, r.text
+
+
+def test_filing_with_an_ordinario_pin_awaiting_conversion_is_explicit(env: PinEnv) -> None:
+    """pension-portal accepts applications *filed* with an ordinario PIN (DOMAIN.md, 001).
+
+    While the conversion is pending the login passes, but the token says ordinario and
+    carries ``application_filing``: never a silent upgrade to dispositivo.
+    """
+    assert _upload(env).status_code == 200
+    [conv] = _pending(env)
+    rp, pending, browser, final = _login_pension(env, GIUSEPPE, PIN_GIUSEPPE)
+    from oidc_helpers import code_from
+
+    code = code_from(final, pending)
+    tokens = rp.exchange(browser.http, pending, code).json()
+    check = IdTokenCheck(env.broker.url).load(browser.http)
+    claims = check(tokens["id_token"], client_id=rp.client_id, now=now_of(env.broker),
+                   nonce=pending.nonce, alg="RS256")
+    assert claims["privilege"] == "ordinario"
+    assert claims["application_filing"] == {"status": "held_until_conversion",
+                                            "conversion_id": str(conv["id"])}
