@@ -15,9 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable
+from functools import lru_cache
 
 import xmlsec
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
@@ -51,9 +54,21 @@ def sign_xml(xml: bytes | str, keys: KeyPair) -> bytes:
     return signed if isinstance(signed, bytes) else signed.encode()
 
 
+@lru_cache(maxsize=8)
+def _private_key(key_pem: str) -> rsa.RSAPrivateKey:
+    """The SP key parsed once: python3-saml would re-parse the PEM for every signature."""
+    key = serialization.load_pem_private_key(key_pem.encode("ascii"), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SignatureError("SP key is not RSA")
+    return key
+
+
 def sign_query(query: str, keys: KeyPair) -> str:
-    """Signature for the HTTP-Redirect binding over ``SAMLRequest=..&RelayState=..&SigAlg=..``."""
-    sig = OneLogin_Saml2_Utils.sign_binary(query, keys.key_pem, xmlsec.Transform.RSA_SHA256)
+    """RSA-SHA256 (PKCS#1 v1.5) over ``SAMLRequest=..&RelayState=..&SigAlg=..``.
+
+    The same bytes xmlsec's RSA_SHA256 transform produces, with the key parsed once.
+    """
+    sig = _private_key(keys.key_pem).sign(query.encode(), padding.PKCS1v15(), hashes.SHA256())
     return base64.b64encode(sig).decode()
 
 

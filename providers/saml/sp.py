@@ -185,16 +185,31 @@ class SamlServiceProvider:
             title=self.name.upper()))
 
     async def acs(self, request: Request) -> Response:
-        """The IdP's POST; re-entered as a GET when the POST came cross-site (see hub)."""
+        """The IdP's POST; re-entered as a GET when the POST came cross-site (see hub).
+
+        Everything but reading the body and completing the login (SQLite, xmlsec) runs
+        in one thread-pool call: nothing blocks the event loop.
+        """
+        posted: dict[str, str] | None = None
+        if request.method != "GET":
+            form = await request.form()
+            posted = {k: v for k, v in form.items() if isinstance(v, str)}
+        outcome = await run_in_threadpool(self._acs, request, posted)
+        if isinstance(outcome, Response):
+            return outcome
+        tx, event = outcome
+        return await self.services.hub().complete(request, tx, event)
+
+    def _acs(self, request: Request, posted: dict[str, str] | None
+             ) -> Response | tuple[str, AuthEvent]:
         hub = self.services.hub()
         rejected = self.errors.rejected
-        if request.method == "GET":
+        if posted is None:
             form = hub.unpark(request.query_params.get("resume", ""))
             if form is None:
                 return hub.fail(request, rejected("unknown or used resume key"))
         else:
-            posted = await request.form()
-            form = {k: v for k, v in posted.items() if isinstance(v, str)}
+            form = posted
             parked = hub.park_cross_site_post(request, form)
             if parked is not None:
                 return parked
@@ -214,7 +229,7 @@ class SamlServiceProvider:
             idp = self.registry.get(pending.idp)
             if idp is None:
                 raise self.errors.unknown_idp("IdP no longer trusted (metadata or certificate)")
-            result = await run_in_threadpool(self._validate, xml, pending, idp, auth)
+            result = self._validate(xml, pending, idp, auth)
         except XmlError as exc:
             return hub.fail(request, rejected(f"unreadable response: {exc}"), tx)
         except BrokerError as error:
@@ -226,7 +241,7 @@ class SamlServiceProvider:
         if not self.services.ephemeral.add(f"{self.name}.assertion",
                                            f"{idp.entity_id} {result.assertion_id}", "1", ttl):
             return hub.fail(request, rejected("assertion replayed"), pending.tx)
-        return await hub.complete(request, pending.tx, self._event(result, idp))
+        return pending.tx, self._event(result, idp)
 
     # --- helpers ------------------------------------------------------------------------
     def _take_pending(self, xml: bytes) -> PendingRequest:
