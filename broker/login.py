@@ -283,7 +283,7 @@ class LoginHub:
     async def start_provider(self, request: Request, name: str, tx: str | None = None,
                              hint: str | None = None) -> Response:
         try:
-            auth = self.pending(request, tx or "")
+            auth = await run_in_threadpool(self.pending, request, tx or "")
             provider = self.ctx.providers.get(name)
             if provider is None or not self._offerable(name, auth):
                 raise NotFound(f"provider {name!r} not enabled for this request")
