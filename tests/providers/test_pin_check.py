@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from broker.audit import AuditLog
 from broker.clock import FixedClock
 from broker.model import ACR_PIN
 from broker.store import SqliteDatabase, SqliteEphemeralStore
@@ -34,7 +35,8 @@ def provider(tmp_path: Path, clock: FixedClock) -> PinProvider:
     services = ProviderServices(
         clock=clock, db=db, ephemeral=SqliteEphemeralStore(db, clock),
         hub=lambda: None,  # type: ignore[arg-type,return-value]  # no pages in these tests
-        base_url=lambda: "http://127.0.0.1", data_dir=tmp_path, config_dir=tmp_path)
+        base_url=lambda: "http://127.0.0.1", data_dir=tmp_path, config_dir=tmp_path,
+        audit=AuditLog(db, clock))
     return create_pin_provider(PinConfig(demo_users=True), services)
 
 
@@ -78,6 +80,8 @@ def test_tenth_failure_locks_even_the_right_pin_until_five_minutes_pass(
     tenth = provider._check(LAURA, "Wrong123")
     assert tenth.result is Result.WRONG
     assert tenth.lockout.locked_until == T0 + timedelta(minutes=5)
+    [locked] = provider.services.audit.entries("pin.locked")  # the lock is on the record
+    assert locked.data["fiscal_code"] == LAURA and locked.data["failures"] == 10
     assert provider._check(LAURA, "Abroad01").result is Result.LOCKED
     clock.advance(minutes=4, seconds=59)
     assert provider._check(LAURA, "Abroad01").result is Result.LOCKED
@@ -115,7 +119,8 @@ def test_old_hashes_are_upgraded_at_login(tmp_path: Path, clock: FixedClock) -> 
     services = ProviderServices(
         clock=clock, db=db, ephemeral=SqliteEphemeralStore(db, clock),
         hub=lambda: None,  # type: ignore[arg-type,return-value]
-        base_url=lambda: "http://127.0.0.1", data_dir=tmp_path, config_dir=tmp_path)
+        base_url=lambda: "http://127.0.0.1", data_dir=tmp_path, config_dir=tmp_path,
+        audit=AuditLog(db, clock))
     cheap = create_pin_provider(PinConfig(demo_users=True, memory_cost=8192, time_cost=1),
                                 services)
     laura = cheap.store.get(LAURA)
