@@ -138,3 +138,35 @@ def test_demo_spid_login_with_the_test_idp(broker, browser) -> None:
     assert "RSSMRA80A01H501U" in text
     assert "https://www.spid.gov.it/SpidL2" in text and "dispositivo" in text
     page.close()
+
+
+def test_step_up_from_pin_ordinario_to_spid_keeps_one_session(broker, browser) -> None:
+    """Giuseppe signs in with his ordinario PIN, then files a pension application: the
+    login page asks for more, he uses SPID level 2, and the RP gets dispositivo."""
+    page = browser.new_page()
+    page.goto(f"{broker.url}/demo-rp/")
+    page.get_by_role("link", name="Accedi (profilo ordinario)").click()
+    _pin_login(page, "VRDGPP70C15Z110R", "Abroad02")
+    page.wait_for_url(f"{broker.url}/roles/choose*")
+    page.get_by_role("button", name="Per me stesso").click()
+    page.wait_for_url(f"{broker.url}/demo-rp/callback*")
+    assert "ordinario" in page.content()
+    page.get_by_role("link", name="Torna ai servizi dimostrativi").click()
+    page.get_by_role("link", name="Domanda di pensione").click()
+    assert "profilo dispositivo" in page.get_by_role("status").inner_text()
+    page.get_by_text("Entra con SPID").click()
+    page.get_by_role("link", name="Varco Test IdP").click()
+    page.get_by_label("Nome utente / Username").fill("giuseppe.verdi")
+    page.get_by_label("Password").fill("test")
+    page.get_by_role("button", name="Entra / Sign in").click()
+    page.wait_for_url(f"{broker.url}/roles/choose*")  # still a delegate too
+    page.get_by_role("button", name="Per me stesso").click()
+    page.wait_for_url(f"{broker.url}/demo-rp/pension-portal/callback*")
+    text = page.content()
+    assert "dispositivo" in text and "https://www.spid.gov.it/SpidL2" in text
+    sid = next(c["value"] for c in page.context.cookies() if c["name"] == "varco_session")
+    session = broker.ctx.sessions.by_sid(sid)
+    assert session is not None
+    assert [r.event.provider for r in session.logins] == ["pin", "spid"]  # both events kept
+    assert session.current.decision.privilege == "dispositivo"
+    page.close()

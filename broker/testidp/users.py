@@ -5,6 +5,7 @@
 | mario.rossi   | test     | RSSMRA80A01H501U   | SpidL2             |
 | anna.bianchi  | test     | BNCNNA85M41F205Q   | SpidL3             |
 | luigi.verdi   | test     | VRDLGU75C15L219D   | SpidL1 (refused: the IdP answers ErrorCode nr20) |
+| giuseppe.verdi | test    | VRDGPP70C15Z110R   | SpidL2 (also an ordinario PIN: step-up) |
 
 When the test IdP plays CIE ID (``/test-idp-cie``), its users carry the four CIE
 attributes (name, familyName, dateOfBirth, fiscalNumber):
@@ -56,6 +57,12 @@ DEFAULT_USERS: tuple[TestUser, ...] = (
         "dateOfBirth": "1975-03-15", "placeOfBirth": "L219",
         "address": "Via Roma 1 10121 Torino TO", "mobilePhone": "+393391234567",
         "gender": "M", "countyOfBirth": "TO"}),
+    TestUser("giuseppe.verdi", "test", 2, {
+        "spidCode": "VARC0000000004", "name": "Giuseppe", "familyName": "Verdi",
+        "fiscalNumber": "TINIT-VRDGPP70C15Z110R", "email": "giuseppe.verdi@example.org",
+        "dateOfBirth": "1970-03-15", "placeOfBirth": "Z110",
+        "address": "Rue de Rivoli 1 75001 Paris", "mobilePhone": "+33612345678",
+        "gender": "M", "countyOfBirth": "EE"}),
 )
 
 
