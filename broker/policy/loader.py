@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from broker.policy.conditions import All, Cond, Ref, Some, check_field, compile_when
 from broker.policy.schema import (
@@ -63,6 +63,9 @@ class CompiledRequirement:
     requirement: Requirement
     source: str
 
+
+
+M = TypeVar("M", bound=BaseModel)
 
 def policy_files(directory: Path) -> list[Path]:
     return sorted(p for p in Path(directory).glob("*.yaml") if p.is_file())
@@ -170,20 +173,32 @@ def _compile_grant(doc: YamlDoc, path: tuple[str | int, ...], spec: Grant | Refu
     return CompiledGrant(spec, items, tuple(scope), services)
 
 
-def compile_file(doc: YamlDoc, problems: list[str]) -> list[CompiledRule]:
-    """The rules of one parsed file; problems are appended, broken rules left out."""
+def parse_versioned(doc: YamlDoc, model: type[M], body: str, problems: list[str]) -> M | None:
+    """A policy or policy-test file as ``model``: a mapping with a supported ``version``.
+
+    Problems are appended with file:line; None when the file cannot be used at all.
+    """
     if not isinstance(doc.data, dict):
-        problems.append(doc.problem((), "expected a mapping with 'version' and 'rules'"))
-        return []
+        problems.append(doc.problem((), f"expected a mapping with 'version' and '{body}'"))
+        return None
     try:
-        parsed = PolicyFile.model_validate(doc.data)
+        parsed = model.model_validate(doc.data)
     except ValidationError as exc:
         problems.extend(doc.pydantic_problems(exc))
-        return []
-    if parsed.version not in SUPPORTED_VERSIONS:
+        return None
+    version = getattr(parsed, "version", None)
+    if version not in SUPPORTED_VERSIONS:
         known = ", ".join(map(str, SUPPORTED_VERSIONS))
-        problems.append(doc.problem(("version",), f"unsupported version {parsed.version} "
+        problems.append(doc.problem(("version",), f"unsupported version {version} "
                                     f"(this broker reads version {known})"))
+        return None
+    return parsed
+
+
+def compile_file(doc: YamlDoc, problems: list[str]) -> list[CompiledRule]:
+    """The rules of one parsed file; problems are appended, broken rules left out."""
+    parsed = parse_versioned(doc, PolicyFile, "rules", problems)
+    if parsed is None:
         return []
     out: list[CompiledRule] = []
     for i, raw in enumerate(parsed.rules):

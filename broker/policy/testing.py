@@ -39,7 +39,7 @@ from broker.model import Privilege
 from broker.policy.conditions import ROME
 from broker.policy.engine import PolicyEngine
 from broker.policy.inputs import PolicyInput, acr_for, make_input
-from broker.policy.schema import SUPPORTED_VERSIONS
+from broker.policy.loader import parse_versioned
 from broker.yamlfile import YamlDoc, YamlProblem, load
 
 DEFAULT_FISCAL_CODE = "RSSMRA80A01H501U"
@@ -155,16 +155,8 @@ def load_tests(tests_dir: Path, rule_ids: set[str] | None = None
 
 
 def _load_file(doc: YamlDoc, problems: list[str], rule_ids: set[str] | None) -> list[LoadedTest]:
-    if not isinstance(doc.data, dict):
-        problems.append(doc.problem((), "expected a mapping with 'version' and 'tests'"))
-        return []
-    try:
-        parsed = TestFile.model_validate(doc.data)
-    except ValidationError as exc:
-        problems.extend(doc.pydantic_problems(exc))
-        return []
-    if parsed.version not in SUPPORTED_VERSIONS:
-        problems.append(doc.problem(("version",), f"unsupported version {parsed.version}"))
+    parsed = parse_versioned(doc, TestFile, "tests", problems)
+    if parsed is None:
         return []
     out = []
     for i, raw in enumerate(parsed.tests):

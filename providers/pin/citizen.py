@@ -26,7 +26,14 @@ from providers.pin.lifecycle import (
     normalize_email,
     normalize_phone,
 )
-from providers.pin.pages import Field, FormPage, render_form, render_notice, text
+from providers.pin.pages import (
+    Field,
+    FormPage,
+    checked_form,
+    render_form,
+    render_notice,
+    text,
+)
 from providers.pin.ratelimit import client_address
 from providers.pin.records import Address
 from providers.pin.store import PinPerson
@@ -212,9 +219,7 @@ class CitizenPages:
         return show
 
     async def _form(self, request: Request) -> Any:
-        form = await request.form()
-        self.p.hub.verify_csrf(request, text(form, "csrf_token") or None)
-        return form
+        return await checked_form(self.p.hub, request)
 
     # -- request ---------------------------------------------------------------------
 

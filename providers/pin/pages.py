@@ -46,6 +46,13 @@ def text(form: Any, name: str, limit: int = 200) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
+async def checked_form(hub: Any, request: Request) -> Any:
+    """The posted form, once its CSRF token is this browser's (else ``CsrfError``)."""
+    form = await request.form()
+    hub.verify_csrf(request, text(form, "csrf_token") or None)
+    return form
+
+
 def render_form(provider: PinProvider, request: Request, page: FormPage, *,
                 values: dict[str, str] | None = None, error: Text | None = None,
                 error_field: str | None = None, status: int = 200) -> Response:

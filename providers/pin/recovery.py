@@ -31,7 +31,14 @@ from broker.store.base import EphemeralStore
 from providers.pin.citizen import CF_FIELD, CONTACTS, FieldError, _cf, _contacts, eligibility
 from providers.pin.generate import recovery_code
 from providers.pin.lifecycle import LifecycleError
-from providers.pin.pages import Field, FormPage, render_form, render_notice, text
+from providers.pin.pages import (
+    Field,
+    FormPage,
+    checked_form,
+    render_form,
+    render_notice,
+    text,
+)
 from providers.pin.ratelimit import client_address
 
 if TYPE_CHECKING:
@@ -83,9 +90,7 @@ class RecoveryPages:
         return render_form(self.p, request, RECOVERY_PAGE)
 
     async def _form(self, request: Request) -> Any:
-        form = await request.form()
-        self.p.hub.verify_csrf(request, text(form, "csrf_token") or None)
-        return form
+        return await checked_form(self.p.hub, request)
 
     async def recovery_post(self, request: Request) -> Response:
         try:
