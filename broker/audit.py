@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.clock import Clock
-from broker.store.base import Database
+from broker.store.base import Database, serialize
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -67,6 +67,7 @@ class AuditLog:
         data = json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False)
         at = self.clock.now().isoformat()
         with self._lock, self.db.transaction() as conn:
+            serialize(conn, "audit")  # other processes append too (PostgreSQL)
             row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             prev = row[0] if row else GENESIS
             conn.execute("INSERT INTO audit (at, kind, data, prev, hash) VALUES (?,?,?,?,?)",

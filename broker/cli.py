@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     from broker import keys_cli
 
     keys_cli.register(sub)
+    from broker import db_cli
+
+    db_cli.register(sub)
 
     from providers.cns import cli as cns_cli
 

@@ -63,6 +63,14 @@ class StoreSettings(Section):
                               description="Prefix of every key, to share one Redis.")
     purge_interval: int = Field(60, ge=1, le=3600,
                                 description="Seconds between sweeps of expired entries.")
+    durable: Literal["sqlite", "postgres"] = Field(
+        "sqlite", description="PIN credentials, directory, outbox, audit trail: sqlite (the "
+                              "file in data_dir) or postgres (schema by `varco db upgrade`)")
+    postgres_url_env: str = Field(
+        "VARCO_DATABASE_URL",
+        description="Env var with postgresql://user:password@host:port/dbname.")
+    postgres_pool_size: int = Field(10, ge=1, le=200,
+                                    description="Connections per broker process.")
 
 
 class Settings(Section):
@@ -141,6 +149,10 @@ def load_settings(path: Path | str) -> Settings:
     if settings.store.ephemeral == "redis" and not os.environ.get(settings.store.redis_url_env):
         problems.append(f"{path}: store.redis_url_env: environment variable "
                         f"{settings.store.redis_url_env} is not set")
+    if settings.store.durable == "postgres" and not os.environ.get(
+            settings.store.postgres_url_env):
+        problems.append(f"{path}: store.postgres_url_env: environment variable "
+                        f"{settings.store.postgres_url_env} is not set")
     if settings.issuer and not settings.issuer.startswith("https://") and not _is_loopback(
             settings.issuer):
         problems.append(f"{path}: issuer: must be https outside 127.0.0.1/localhost")

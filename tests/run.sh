@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers the tests start: Chromium (login page), nginx (CNS TLS), slapd (LDAP).
-DEBS=(xmlsec1 chromium nginx slapd ldap-utils redis-server)
+# Real peers the tests start: Chromium (login page), nginx (CNS TLS), slapd (LDAP),
+# redis-server and postgresql (the scale-out stores).
+DEBS=(xmlsec1 chromium nginx slapd ldap-utils redis-server postgresql)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -24,7 +24,7 @@ from broker.directory.model import (
     exclusive_conflicts,
 )
 from broker.fiscal_code import normalize_company, normalize_person
-from broker.store.base import Database
+from broker.store.base import Database, serialize
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dir_comune (
@@ -168,6 +168,7 @@ class SqliteDirectory:
         if self.comune(comune) is None:
             raise DirectoryError(f"unknown comune {comune!r}")
         with self.db.transaction() as conn:
+            serialize(conn, f"dir_operator.{cf}.{comune}")
             held = {r[0] for r in conn.execute(
                 "SELECT service FROM dir_operator WHERE cf=? AND comune=?", (cf, comune))}
             clash = exclusive_conflicts(held | set(wanted))
@@ -176,8 +177,8 @@ class SqliteDirectory:
                 raise DirectoryError(
                     f"{a!r} and {b!r} exclude each other; revoke the one held first")
             for service in wanted:  # extends: what is held stays
-                conn.execute("INSERT OR IGNORE INTO dir_operator (cf, comune, service) "
-                             "VALUES (?,?,?)", (cf, comune, service))
+                conn.execute("INSERT INTO dir_operator (cf, comune, service) VALUES (?,?,?)"
+                             " ON CONFLICT DO NOTHING", (cf, comune, service))
             conn.execute(
                 "INSERT INTO dir_operator_meta (cf, comune, granted_at, granted_by, reason) "
                 "VALUES (?,?,?,?,?) ON CONFLICT(cf, comune) DO UPDATE SET "

@@ -43,6 +43,7 @@ from broker.errors import NotFound
 from broker.model import BrokerSession
 from broker.oidc.claims import subject
 from broker.oidc.clients import Client
+from broker.store.base import serialize
 
 if TYPE_CHECKING:
     from broker.oidc.front import OidcFront
@@ -264,10 +265,13 @@ class BackchannelLogout:
             return
         sub = self.sub_for(client, session.fiscal_code)
         with self.ctx.db.transaction() as c:
+            serialize(c, f"logout_watch.{psid}")
             row = c.execute("SELECT clients FROM logout_watch WHERE psid=?", (psid,)).fetchone()
             clients = json.loads(row[0]) if row else {}
             clients[client.client_id] = sub
-            c.execute("INSERT OR REPLACE INTO logout_watch VALUES (?,?,?)",
+            c.execute("INSERT INTO logout_watch (psid, expires_at, clients) VALUES (?,?,?)"
+                      " ON CONFLICT(psid) DO UPDATE SET expires_at = excluded.expires_at,"
+                      " clients = excluded.clients",
                       (psid, session.expires_at.timestamp(), json.dumps(clients)))
 
     def sweep_expired(self) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from broker.outbox.model import NewMessage, OutboxRecord, Status
 from broker.outbox.sealing import Sealer
-from broker.store.base import Database
+from broker.store.base import Database, serialize
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -65,11 +65,12 @@ class Outbox:
         """
         cur = conn.execute(
             "INSERT INTO outbox(channel, recipient, template, params, fiscal_code, reference,"
-            " status, next_attempt_at, created_at) VALUES (?,?,?,?,?,?,'pending',?,?)",
+            " status, next_attempt_at, created_at) VALUES (?,?,?,?,?,?,'pending',?,?)"
+            " RETURNING id",
             (message.channel.value, message.recipient, message.template,
              json.dumps(message.params, sort_keys=True, ensure_ascii=False),
              message.fiscal_code, message.reference, _ts(now), _ts(now)))
-        message_id = int(cur.lastrowid or 0)
+        message_id = int(cur.fetchone()[0])
         if message.secrets:
             conn.execute("UPDATE outbox SET sealed = ? WHERE id = ?",
                          (self.sealer.seal(message.secrets, aad(message_id)), message_id))
@@ -82,6 +83,7 @@ class Outbox:
                                   " AND next_attempt_at <= ? LIMIT 1", (_ts(now),))):
             return []
         with self.db.transaction() as c:
+            serialize(c, "outbox.claim")  # one claimer at a time, in any process
             rows = c.execute("SELECT id FROM outbox WHERE status = 'pending'"
                              " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
                              (_ts(now), limit)).fetchall()
@@ -108,6 +110,7 @@ class Outbox:
                     base: int, cap: int) -> Status:
         """One failed attempt: retry after ``base * 2**(n-1)`` seconds (at most ``cap``)."""
         with self.db.transaction() as c:
+            serialize(c, f"outbox.{message_id}")
             row = c.execute("SELECT attempts FROM outbox WHERE id = ?", (message_id,)).fetchone()
             attempts = int(row[0]) + 1
             status = Status.FAILED if attempts >= max_attempts else Status.PENDING

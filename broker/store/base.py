@@ -7,7 +7,8 @@ Two kinds of state:
   ones Redis offers atomically (SET EX, GETDEL, SET NX, INCR), so the scale-out
   implementation is a thin mapping and no caller does read-modify-write.
 * ``Database``: durable, relational (PIN credentials, audit trail, directory). Repositories
-  receive one and run their own SQL inside ``transaction()``.
+  receive one and run their own SQL inside ``transaction()``, in the dialect SQLite and
+  PostgreSQL share (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class EphemeralStore(Protocol):
@@ -51,3 +52,16 @@ class Database(Protocol):
         """Create tables and indexes (idempotent DDL) for a repository at start."""
 
     def query(self, sql: str, params: tuple = ()) -> Iterator[sqlite3.Row]: ...
+
+
+def serialize(conn: Any, name: str) -> None:
+    """Make writers that read-then-write ``name`` in a transaction take turns.
+
+    SQLite transactions are already one writer at a time (``BEGIN IMMEDIATE``), so there
+    this does nothing; on PostgreSQL it takes a transaction-scoped advisory lock, so two
+    processes appending to the audit chain or counting the same PIN failures cannot both
+    read the same "before".
+    """
+    lock = getattr(conn, "serialize", None)
+    if lock is not None:
+        lock(name)

@@ -1,9 +1,9 @@
 """Builds the broker's stores from its settings: the one place that knows the backends.
 
-The durable database is always the SQLite file under the data folder for now
-(PostgreSQL is a later step, see the design note in the README); the ephemeral store is
-a table of that file (one host) or Redis (``store.ephemeral: redis``, any number of
-broker processes). Nothing else in the broker names a backend.
+The durable database is the SQLite file under the data folder (the default) or
+PostgreSQL (``store.durable: postgres``, schema by ``varco db upgrade``); the ephemeral
+store is a table of the SQLite file (one host) or Redis (``store.ephemeral: redis``, any
+number of broker processes). Nothing else in the broker names a backend.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from broker.clock import Clock
 from broker.config import Settings
 from broker.errors import ConfigError, ServiceUnavailable
-from broker.store.base import EphemeralStore
+from broker.store.base import Database, EphemeralStore
 from broker.store.sqlite import SqliteDatabase, SqliteEphemeralStore
 
 
@@ -22,7 +22,7 @@ from broker.store.sqlite import SqliteDatabase, SqliteEphemeralStore
 class Stores:
     """What ``create_app`` puts in the context, plus what operations need to know."""
 
-    db: SqliteDatabase
+    db: Database
     ephemeral: EphemeralStore
     ephemeral_backend: str
 
@@ -42,9 +42,10 @@ class Stores:
         return problems
 
     def close(self) -> None:
-        close = getattr(self.ephemeral, "close", None)
-        if close is not None:
-            close()
+        for store in (self.ephemeral, self.db):
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
 
 
 def build_stores(settings: Settings, clock: Clock) -> Stores:
@@ -53,8 +54,8 @@ def build_stores(settings: Settings, clock: Clock) -> Stores:
     A Redis that cannot be reached at start is not fatal (it may come up after the
     broker): ``/readyz`` says 503 until it answers. A missing URL is a ``ConfigError``.
     """
-    db = SqliteDatabase(settings.data_dir / "varco.db")
     cfg = settings.store
+    db = build_database(settings)
     if cfg.ephemeral == "redis":
         url = os.environ.get(cfg.redis_url_env)
         if not url:
@@ -63,4 +64,25 @@ def build_stores(settings: Settings, clock: Clock) -> Stores:
         from broker.store.redis import RedisEphemeralStore
 
         return Stores(db, RedisEphemeralStore(url, prefix=cfg.redis_prefix), "redis")
-    return Stores(db, SqliteEphemeralStore(db, clock), "sqlite")
+    local = db if isinstance(db, SqliteDatabase) else SqliteDatabase(
+        settings.data_dir / "varco.db")
+    return Stores(db, SqliteEphemeralStore(local, clock), "sqlite")
+
+
+def build_database(settings: Settings) -> Database:
+    """The durable database of ``settings``: the SQLite file, or PostgreSQL at head.
+
+    PostgreSQL whose schema is missing or behind the code is a ``ConfigError`` saying to
+    run ``varco db upgrade``: a broker never migrates on its own (many processes start
+    at once; the operator decides when the schema moves).
+    """
+    cfg = settings.store
+    if cfg.durable == "postgres":
+        url = os.environ.get(cfg.postgres_url_env)
+        if not url:
+            raise ConfigError([f"{settings.source}: store.postgres_url_env: environment "
+                               f"variable {cfg.postgres_url_env} is not set"])
+        from broker.store.postgres import PostgresDatabase
+
+        return PostgresDatabase(url, pool_size=cfg.postgres_pool_size)
+    return SqliteDatabase(settings.data_dir / "varco.db")

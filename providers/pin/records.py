@@ -189,7 +189,9 @@ def practices(c: sqlite3.Connection, fiscal_code: str) -> list[Practice]:
 
 
 def set_half(c: sqlite3.Connection, credential_id: int, half_hash: str) -> None:
-    c.execute("INSERT OR REPLACE INTO pin_half(credential_id, first_half_hash) VALUES (?, ?)",
+    c.execute("INSERT INTO pin_half(credential_id, first_half_hash) VALUES (?, ?)"
+              " ON CONFLICT(credential_id) DO UPDATE"
+              " SET first_half_hash = excluded.first_half_hash",
               (credential_id, half_hash))
 
 
@@ -219,9 +221,10 @@ def insert_conversion(c: sqlite3.Connection, fiscal_code: str, practice_number: 
                       form: tuple[str, str], document: tuple[str, str], now: datetime) -> int:
     cur = c.execute(
         "INSERT INTO pin_conversion(fiscal_code, practice_number, status, form_file, form_type,"
-        " document_file, document_type, submitted_at) VALUES (?,?,'pending',?,?,?,?,?)",
+        " document_file, document_type, submitted_at) VALUES (?,?,'pending',?,?,?,?,?)"
+        " RETURNING id",
         (fiscal_code, practice_number, form[0], form[1], document[0], document[1], ts(now)))
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
 def _conversion(row: sqlite3.Row) -> Conversion:

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Literal
 
 from broker.model import Privilege
-from broker.store.base import Database
+from broker.store.base import Database, serialize
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pin_person (
@@ -235,6 +235,7 @@ class PinStore:
         codice fiscale that holds no PIN.
         """
         with self.db.transaction() as c:
+            serialize(c, f"pin_attempts.{fiscal_code}")  # parallel guesses take turns
             row = c.execute("SELECT failed_count, locked_until FROM pin_attempts"
                             " WHERE fiscal_code = ?", (fiscal_code,)).fetchone()
             count, until = (row[0], _dt(row[1])) if row else (0, None)
@@ -322,8 +323,9 @@ class PinStore:
         if person is not None:
             _upsert_person(c, person, now)
         else:
-            c.execute("INSERT OR IGNORE INTO pin_person(fiscal_code, created_at, updated_at)"
-                      " VALUES (?, ?, ?)", (fiscal_code, _ts(now), _ts(now)))
+            c.execute("INSERT INTO pin_person(fiscal_code, created_at, updated_at)"
+                      " VALUES (?, ?, ?) ON CONFLICT(fiscal_code) DO NOTHING",
+                      (fiscal_code, _ts(now), _ts(now)))
         c.execute("UPDATE pin_credential SET status = 'replaced', ended_at = ?,"
                   " end_reason = ? WHERE fiscal_code = ? AND channel = ?"
                   " AND status IN ('active', 'pending')",
@@ -383,10 +385,11 @@ def _insert_credential(c: sqlite3.Connection, fiscal_code: str, kind: PinKind,
                        expires_at: datetime) -> PinCredential:
     cur = c.execute(
         "INSERT INTO pin_credential(fiscal_code, kind, privilege, pin_hash, status,"
-        " practice_number, issued_at, changed_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        " practice_number, issued_at, changed_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)"
+        " RETURNING id",
         (fiscal_code, kind.value, privilege.value, pin_hash, status.value, practice_number,
          _ts(now), _ts(now), _ts(expires_at)))
-    return PinCredential(int(cur.lastrowid or 0), fiscal_code, kind, privilege, pin_hash, status,
+    return PinCredential(int(cur.fetchone()[0]), fiscal_code, kind, privilege, pin_hash, status,
                          practice_number, now, now, expires_at)
 
 

@@ -1,0 +1,148 @@
+"""PostgreSQL implementation of ``Database``: what must last, shared by every broker process.
+
+Repositories write one SQL dialect, the subset SQLite and PostgreSQL share (``?``
+placeholders, ``INSERT ... ON CONFLICT``, ``RETURNING``). This module makes a psycopg 3
+connection look like the sqlite3 one they already use: ``?`` becomes ``%s`` (once per
+statement text, cached), rows are addressable by index and by column name like
+``sqlite3.Row``. The schema is not created here: Alembic owns it (``varco db upgrade``),
+and ``check_schema`` refuses to run on a database that is not at the head revision.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from broker.errors import ConfigError
+
+
+@lru_cache(maxsize=1024)
+def translate(sql: str) -> str:
+    """``?`` placeholders to psycopg's ``%s``; a literal ``%`` doubled. Quoted text untouched."""
+    out: list[str] = []
+    quote: str | None = None
+    for ch in sql:
+        if quote is not None:
+            out.append("%%" if ch == "%" else ch)
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+            out.append(ch)
+        elif ch == "?":
+            out.append("%s")
+        elif ch == "%":
+            out.append("%%")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class Row(tuple):
+    """A result row readable as ``row[0]``, ``row["name"]`` and by unpacking, as sqlite3.Row."""
+
+    _index: dict[str, int]
+
+    def __new__(cls, values: Sequence[Any], index: dict[str, int]) -> Row:
+        row = super().__new__(cls, values)
+        row._index = index
+        return row
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _row_factory(cursor: psycopg.Cursor[Any]) -> Any:
+    names = [c.name for c in cursor.description or ()]
+    index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, i)  # like sqlite3.Row: the first column of that name wins
+
+    def make(values: Sequence[Any]) -> Row:
+        return Row(values, index)
+
+    return make
+
+
+class Connection:
+    """The part of ``sqlite3.Connection`` repositories use, over one psycopg connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]):
+        self.raw = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        cur = self.raw.cursor(row_factory=_row_factory)
+        return cur.execute(translate(sql), tuple(params) if params else None)
+
+    def serialize(self, name: str) -> None:
+        """Hold a transaction-scoped lock on ``name`` (see ``base.serialize``)."""
+        key = zlib.crc32(name.encode()) - 2**31
+        self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+class PostgresDatabase:
+    """A pool of connections to one PostgreSQL database; nested ``transaction()`` joins."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, check: bool = True):
+        self.url = url
+        self._local = threading.local()
+        self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
+                                   kwargs={"autocommit": True}, name="varco")
+        if check:
+            self.check_schema()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One pooled connection in one READ COMMITTED transaction for this thread."""
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:  # nested use joins the outer transaction, as on SQLite
+            yield current
+            return
+        with self.pool.connection() as raw, raw.transaction():
+            conn = Connection(raw)
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
+    def execute_script(self, sql: str) -> None:
+        """Nothing: repositories pass SQLite DDL here; PostgreSQL's schema is Alembic's."""
+
+    def query(self, sql: str, params: tuple = ()) -> Iterator[Row]:
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:
+            return iter(current.execute(sql, params).fetchall())
+        with self.pool.connection() as raw:
+            return iter(Connection(raw).execute(sql, params).fetchall())
+
+    def check_schema(self) -> None:
+        """Refuse to run on a schema that is missing or behind the code's migrations."""
+        from broker.store.migrate import head_revision
+
+        head = head_revision()
+        try:
+            rows = list(self.query("SELECT version_num FROM alembic_version"))
+        except psycopg.errors.UndefinedTable:
+            rows = []
+        current = rows[0][0] if rows else None
+        if current != head:
+            self.close()
+            raise ConfigError([
+                f"PostgreSQL schema is at {current or 'nothing'}, the code needs {head}: "
+                "run `varco db upgrade` first"])
+
+    def close(self) -> None:
+        self.pool.close()
