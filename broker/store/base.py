@@ -62,6 +62,6 @@ def serialize(conn: Any, name: str) -> None:
     processes appending to the audit chain or counting the same PIN failures cannot both
     read the same "before".
     """
-    lock = getattr(conn, "serialize", None)
+    lock = getattr(conn, "advisory_lock", None)
     if lock is not None:
         lock(name)

@@ -86,7 +86,7 @@ class Connection:
         cur = self.raw.cursor(row_factory=_row_factory)
         return cur.execute(translate(sql), tuple(params) if params else None)
 
-    def serialize(self, name: str) -> None:
+    def advisory_lock(self, name: str) -> None:
         """Hold a transaction-scoped lock on ``name`` (see ``base.serialize``)."""
         key = zlib.crc32(name.encode()) - 2**31
         self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
