@@ -50,14 +50,14 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from broker.audit import AuditLog
     from broker.clock import SystemClock
     from broker.config import load_settings
-    from broker.store import SqliteDatabase
+    from broker.store.factory import build_database
 
     settings = load_settings(args.config)
     db_path = settings.data_dir / "varco.db"
-    if not db_path.exists():
+    if settings.store.durable == "sqlite" and not db_path.exists():
         print(f"no audit trail yet at {db_path}")
         return 1
-    ok, summary = AuditLog(SqliteDatabase(db_path), SystemClock()).verify()
+    ok, summary = AuditLog(build_database(settings), SystemClock()).verify()
     print(summary)
     return 0 if ok else 1
 

@@ -32,7 +32,7 @@ def _open(config: Path) -> _Tools:
     from broker.clock import SystemClock
     from broker.config import load_settings
     from broker.outbox import Outbox, Sealer, build_worker
-    from broker.store import SqliteDatabase
+    from broker.store.factory import build_database
     from providers.pin.config import PinConfig
     from providers.pin.hashing import PinHasher
     from providers.pin.lifecycle import PinLifecycle
@@ -42,7 +42,7 @@ def _open(config: Path) -> _Tools:
     settings = load_settings(config)
     pin = PinConfig.model_validate(settings.providers.get("pin") or {})
     clock = SystemClock()
-    db = SqliteDatabase(settings.data_dir / "varco.db")
+    db = build_database(settings)
     store = PinStore(db, max_failures=pin.max_failures, lockout_seconds=pin.lockout_seconds)
     outbox = Outbox(db, Sealer.from_environment(settings.data_dir, pin.outbox.key_env))
     worker = build_worker(outbox, pin.outbox, settings.data_dir, clock, TEMPLATES)

@@ -131,15 +131,14 @@ def directory_facts(config: Path | None, fiscal_code: str) -> tuple[dict[str, An
     from broker.fiscal_code import normalize_person
 
     settings = load_settings(config)
-    if settings.directory.backend == "embedded":
+    if settings.directory.backend == "embedded" and settings.store.durable == "sqlite":
         db_path = settings.data_dir / "varco.db"
         if not db_path.exists():
             return {}, f"no embedded directory yet at {db_path}: no directory facts"
     from broker.directory.factory import build_directory
-    from broker.store import SqliteDatabase
+    from broker.store.factory import build_database
 
-    db = SqliteDatabase(settings.data_dir / "varco.db") \
-        if settings.directory.backend == "embedded" else None
+    db = build_database(settings) if settings.directory.backend == "embedded" else None
     directory = build_directory(settings.model_copy(update={
         "demo_seed": False, "directory": settings.directory.model_copy(
             update={"demo": False})}), db, SystemClock())  # type: ignore[arg-type]

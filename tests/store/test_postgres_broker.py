@@ -1,0 +1,126 @@
+"""The broker on PostgreSQL: schema by ``varco db upgrade``, refusal when behind, a real login.
+
+The production shape is Redis for what is hot and PostgreSQL for what must last; the
+end-to-end test runs a PIN login through the real broker on uvicorn with both, and
+checks that the lasting part landed in PostgreSQL and nothing in a local SQLite file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from broker.audit import AuditLog
+from broker.clock import FixedClock
+from broker.config import StoreSettings, load_settings
+from broker.directory.sqlite import SqliteDirectory
+from broker.errors import ConfigError
+from broker.oidc import backchannel
+from broker.outbox.sealing import Sealer
+from broker.outbox.store import Outbox
+from broker.paths import project_dir
+from broker.store.factory import build_database
+from broker.store.migrate import head_revision
+from broker.store.postgres import PostgresDatabase
+from broker.store.sqlite import SqliteDatabase
+from providers.pin import records
+from providers.pin.store import PinStore
+from tests.oidc.oidc_helpers import LAURA, PIN_LAURA, Browser, demo_rp
+from tests.ops.sso import login_code
+from tests.store.postgres_env import PostgresServer, db_upgrade
+
+DEMO = project_dir("config") / "demo.yaml"
+
+
+def _sqlite_columns(tmp_path: Path) -> dict[str, set[str]]:
+    db = SqliteDatabase(tmp_path / "schema.db")
+    AuditLog(db, FixedClock())
+    Outbox(db, Sealer(b"k" * 32))
+    PinStore(db)
+    db.execute_script(records.SCHEMA)
+    SqliteDirectory(db)
+    db.execute_script(backchannel._SCHEMA)
+    conn = sqlite3.connect(tmp_path / "schema.db")
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+    return {t: {r[1] for r in conn.execute(f"PRAGMA table_xinfo({t})")} for t in tables}
+
+
+def test_the_migration_creates_the_same_tables_and_columns_as_sqlite(
+        postgres_url: str, tmp_path: Path) -> None:
+    db = PostgresDatabase(postgres_url)
+    try:
+        pg: dict[str, set[str]] = {}
+        for table, column in db.query(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND table_name <> 'alembic_version'"):
+            pg.setdefault(table, set()).add(column)
+    finally:
+        db.close()
+    pg["pin_practice"].discard("rowid")  # SQLite's is implicit
+    assert pg == _sqlite_columns(tmp_path)
+
+
+def test_the_broker_refuses_a_schema_that_is_not_at_head(
+        postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = postgres_server.create_database(template=None)  # an empty database
+    try:
+        monkeypatch.setenv("VARCO__STORE__DURABLE", "postgres")
+        monkeypatch.setenv("VARCO_DATABASE_URL", url)
+        settings = load_settings(DEMO)
+        with pytest.raises(ConfigError, match="run `varco db upgrade`"):
+            build_database(settings)
+        first = db_upgrade(url)
+        assert first.returncode == 0, first.stderr
+        assert f"at revision {head_revision()}" in first.stdout
+        again = db_upgrade(url)  # idempotent: a second run changes nothing
+        assert again.returncode == 0, again.stderr
+        db = build_database(settings)
+        assert [tuple(r) for r in db.query("SELECT version_num FROM alembic_version")] \
+            == [(head_revision(),)]
+        db.close()  # type: ignore[attr-defined]
+    finally:
+        postgres_server.drop_database(url)
+
+
+def test_postgres_without_its_url_does_not_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VARCO__STORE__DURABLE", "postgres")
+    monkeypatch.setenv("VARCO__STORE__EPHEMERAL", "redis")
+    monkeypatch.delenv("VARCO_DATABASE_URL", raising=False)
+    monkeypatch.delenv("VARCO_REDIS_URL", raising=False)
+    with pytest.raises(ConfigError) as err:
+        load_settings(DEMO)
+    assert len(err.value.problems) == 2  # every problem at once
+    assert "VARCO_DATABASE_URL is not set" in str(err.value)
+
+
+@pytest.mark.integration
+def test_a_pin_login_on_redis_and_postgres_keeps_the_lasting_part_in_postgres(
+        broker_factory, redis_server, postgres_url, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("VARCO_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("VARCO_DATABASE_URL", postgres_url)
+    data_dir = tmp_path / "pgdata"
+    broker = broker_factory(data_dir=data_dir, store=StoreSettings(
+        ephemeral="redis", redis_prefix="pg-e2e:", durable="postgres"))
+    assert isinstance(broker.ctx.db, PostgresDatabase)
+    rp = demo_rp(broker.url)
+    browser = Browser(broker.url)
+    pending = rp.authorize_params()
+    code = login_code(browser, pending, LAURA, PIN_LAURA)
+    tokens = rp.exchange(browser.http, pending, code)
+    assert tokens.status_code == 200, tokens.text
+    assert browser.http.get(f"{broker.url}/readyz").status_code == 200
+
+    check = PostgresDatabase(postgres_url)
+    try:
+        kinds = [r[0] for r in check.query("SELECT kind FROM audit ORDER BY seq")]
+        holders = [r[0] for r in check.query("SELECT fiscal_code FROM pin_person")]
+    finally:
+        check.close()
+    assert {"broker.start", "login.decision", "oidc.token"} <= set(kinds), kinds
+    assert LAURA in holders  # the demo PIN users were seeded into PostgreSQL
+    assert AuditLog(broker.ctx.db, broker.clock).verify()[0]
+    assert any(k.startswith("pg-e2e:session|") for k in redis_server.client().keys("pg-e2e:*"))
+    assert not (data_dir / "varco.db").exists(), "nothing was written to a local SQLite file"
