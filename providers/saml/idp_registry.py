@@ -5,13 +5,17 @@ the SPID registry publishes). An IdP is trusted only while its metadata is withi
 ``validUntil`` and has at least one signing certificate that is valid now and of an
 acceptable key; an IdP without one is left out (and the reason logged), so an
 expired certificate can never verify a login. ``refresh()`` re-reads the folder when
-any file changed, so operators replace metadata without a restart.
+any file changed, so operators replace metadata without a restart. Every login asks
+the registry several times, so the files are stat'ed at most once per ``min_interval``
+seconds (the SPID/CIE providers use one second); the folders themselves are stat'ed on
+every call, so a file added, removed or replaced by rename is seen at once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,26 +56,54 @@ class IdpRegistry:
     """IdPs from a metadata folder, checked against the injected clock."""
 
     def __init__(self, folders: Path | list[Path], now: Callable[[], datetime], *,
-                 pattern: str = "*.xml"):
+                 pattern: str = "*.xml", min_interval: float = 0.0):
         self.folders = [Path(f) for f in (folders if isinstance(folders, list) else [folders])]
         self._now = now
         self._pattern = pattern
+        self._min_interval = min_interval
+        # Monotonic time of the last folder scan: a rate limit on file-system reads, not a
+        # fact of the login, so it is not the injected (possibly frozen) clock.
+        self._scanned_at = float("-inf")
+        self._folders_stamp: tuple[int | None, ...] = ()
         self._lock = threading.Lock()
         self._stamp: tuple[tuple[str, float, int], ...] = ()
         self._idps: dict[str, IdpInfo] = {}
         self.rejected: tuple[Rejected, ...] = ()
         self.refresh(force=True)
 
+    def _folder_times(self) -> tuple[int | None, ...]:
+        """Each folder's mtime: it changes when a file is added, removed or renamed."""
+        times: list[int | None] = []
+        for folder in self.folders:
+            try:
+                times.append(folder.stat().st_mtime_ns)
+            except OSError:
+                times.append(None)
+        return tuple(times)
+
     def _scan(self) -> tuple[tuple[str, float, int], ...]:
         found = []
         for folder in self.folders:
             if folder.is_dir():
-                found.extend((str(p), p.stat().st_mtime, p.stat().st_size)
-                             for p in folder.glob(self._pattern))
+                for p in folder.glob(self._pattern):
+                    try:
+                        st = p.stat()
+                    except OSError:  # removed between listing and stat
+                        continue
+                    found.append((str(p), st.st_mtime, st.st_size))
         return tuple(sorted(found))
 
     def refresh(self, force: bool = False) -> bool:
-        """Reload if any metadata file changed; True when a reload happened."""
+        """Reload if any metadata file changed; True when a reload happened.
+
+        Without ``force``, at most one folder scan per ``min_interval`` seconds.
+        """
+        at = time.monotonic()
+        folders = self._folder_times()
+        if (not force and folders == self._folders_stamp
+                and at - self._scanned_at < self._min_interval):
+            return False
+        self._scanned_at, self._folders_stamp = at, folders
         stamp = self._scan()
         if not force and stamp == self._stamp:
             return False
@@ -100,6 +132,13 @@ class IdpRegistry:
     def get(self, entity_id: str) -> IdpInfo | None:
         """The IdP if trusted now (metadata and certificates re-checked against the clock)."""
         self.refresh()
+        return self._trusted(entity_id)
+
+    def has(self, entity_id: str) -> bool:
+        """Whether ``entity_id`` is a trusted IdP now (what ``get`` would return)."""
+        return self.get(entity_id) is not None
+
+    def _trusted(self, entity_id: str) -> IdpInfo | None:
         info = self._idps.get(entity_id)
         if info is None:
             return None
@@ -113,7 +152,7 @@ class IdpRegistry:
 
     def all(self) -> list[IdpInfo]:
         self.refresh()
-        found = [self.get(eid) for eid in sorted(self._idps)]
+        found = [self._trusted(eid) for eid in sorted(self._idps)]
         return sorted((i for i in found if i is not None), key=lambda i: i.name.lower())
 
 

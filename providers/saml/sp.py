@@ -116,7 +116,8 @@ class SamlServiceProvider:
         # demo's test IdP, the conformance suite's fake IdP) is dropped.
         configured = _path(cfg.idp_metadata_dir, services.config_dir) or Path()
         self.registry = IdpRegistry(
-            [configured, Path(services.data_dir) / f"{self.name}-idps"], services.clock.now)
+            [configured, Path(services.data_dir) / f"{self.name}-idps"], services.clock.now,
+            min_interval=1.0)
         self._metadata: bytes | None = None
         self._router = APIRouter()
         self._router.add_api_route("/metadata", self.metadata, methods=["GET"])
