@@ -217,6 +217,7 @@ class PinStore:
         """
         channel = "telephone" if kind is PinKind.TELEPHONE else "web"
         with self.db.transaction() as c:
+            serialize(c, f"pin.{person.fiscal_code}")
             _upsert_person(c, person, now)
             c.execute("UPDATE pin_credential SET status = 'replaced', ended_at = ?,"
                       " end_reason = 'reissued' WHERE fiscal_code = ? AND channel = ?"
@@ -267,6 +268,7 @@ class PinStore:
         the active initial PIN (a second tab, a revocation), ``PinStateError``.
         """
         with self.db.transaction() as c:
+            serialize(c, f"pin.{fiscal_code}")
             row = c.execute("SELECT * FROM pin_credential WHERE fiscal_code = ?"
                             " AND channel = 'web' AND status = 'active'",
                             (fiscal_code,)).fetchone()
@@ -320,6 +322,7 @@ class PinStore:
         existing PIN holder are never overwritten by a side channel.
         """
         channel = "telephone" if kind is PinKind.TELEPHONE else "web"
+        serialize(c, f"pin.{fiscal_code}")
         if person is not None:
             _upsert_person(c, person, now)
         else:
@@ -335,7 +338,12 @@ class PinStore:
 
     def current_in(self, c: sqlite3.Connection, fiscal_code: str,
                    channel: Literal["web", "telephone"] = "web") -> PinCredential | None:
-        """The active or pending credential of that channel (at most one of them exists)."""
+        """The active or pending credential of that channel (at most one of them exists).
+
+        The lifecycle reads this before changing it: the person's PIN changes take turns
+        from here to the end of the caller's transaction (see ``serialize``).
+        """
+        serialize(c, f"pin.{fiscal_code}")
         row = c.execute("SELECT * FROM pin_credential WHERE fiscal_code = ? AND channel = ?"
                         " AND status IN ('active', 'pending') ORDER BY id DESC LIMIT 1",
                         (fiscal_code, channel)).fetchone()

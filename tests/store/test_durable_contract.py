@@ -210,6 +210,21 @@ def test_parallel_guesses_never_get_more_tries_than_the_limit(durable: Backend) 
     assert stores[0].attempts(OTHER).locked(T0)
 
 
+def test_parallel_reissues_leave_exactly_one_active_pin(durable: Backend) -> None:
+    stores = [PinStore(durable.open()) for _ in range(6)]
+
+    def reissue(i: int) -> None:
+        for n in range(3):
+            stores[i].create(_person(), pin_hash=FAKE_HASH, kind=PinKind.STANDARD8,
+                             privilege=Privilege.ORDINARIO, now=T0 + timedelta(seconds=n),
+                             validity=SIX_MONTHS)
+
+    _run_threads(len(stores), reissue)
+    statuses = [c.status for c in stores[0].history(CF)]
+    assert len(statuses) == 18 and statuses.count(PinStatus.ACTIVE) == 1
+    assert statuses[-1] is PinStatus.ACTIVE, "the last one issued is the one that works"
+
+
 # --- outbox -------------------------------------------------------------------------------
 
 def _letter(cf: str = CF) -> NewMessage:
