@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from broker.errors import ConfigError
 
@@ -98,8 +98,10 @@ class PostgresDatabase:
     def __init__(self, url: str, *, pool_size: int = 10, check: bool = True):
         self.url = url
         self._local = threading.local()
+        # ``timeout``: a request waits at most this long for a connection, and /readyz
+        # says "not ready" in bounded time when the server is gone.
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
-                                   kwargs={"autocommit": True}, name="varco")
+                                   kwargs={"autocommit": True}, name="varco", timeout=5)
         if check:
             self.check_schema()
 
@@ -137,6 +139,12 @@ class PostgresDatabase:
             rows = list(self.query("SELECT version_num FROM alembic_version"))
         except psycopg.errors.UndefinedTable:
             rows = []
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            self.close()
+            where = psycopg.conninfo.conninfo_to_dict(self.url)  # never the password
+            raise ConfigError([f"PostgreSQL at {where.get('host', 'localhost')}:"
+                               f"{where.get('port', 5432)}/{where.get('dbname', '')} cannot "
+                               f"be reached: {type(exc).__name__}"]) from exc
         current = rows[0][0] if rows else None
         if current != head:
             self.close()

@@ -124,3 +124,9 @@ def test_a_pin_login_on_redis_and_postgres_keeps_the_lasting_part_in_postgres(
     assert AuditLog(broker.ctx.db, broker.clock).verify()[0]
     assert any(k.startswith("pg-e2e:session|") for k in redis_server.client().keys("pg-e2e:*"))
     assert not (data_dir / "varco.db").exists(), "nothing was written to a local SQLite file"
+
+
+def test_an_unreachable_postgres_is_a_clear_start_error_without_the_password() -> None:
+    with pytest.raises(ConfigError, match="cannot be reached") as err:
+        PostgresDatabase("postgresql://varco:s3cret-pw@127.0.0.1:1/varco")
+    assert "s3cret-pw" not in str(err.value)
