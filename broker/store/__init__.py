@@ -1,7 +1,8 @@
-"""Storage: the interfaces the broker needs and their embedded (SQLite) implementation.
+"""Storage: the interfaces the broker needs and their implementations (SQLite, Redis, PostgreSQL).
 
-Stores know nothing of the web or of providers. A Redis/PostgreSQL implementation fills
-the same interfaces (``broker.store.base``).
+Stores know nothing of the web or of providers. ``broker.store.redis`` and
+``broker.store.postgres`` fill the same interfaces (``broker.store.base``) for many broker
+processes; ``broker.store.factory`` picks them from the settings.
 """
 
 from broker.store.base import Database, EphemeralStore
