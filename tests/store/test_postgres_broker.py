@@ -130,3 +130,11 @@ def test_an_unreachable_postgres_is_a_clear_start_error_without_the_password() -
     with pytest.raises(ConfigError, match="cannot be reached") as err:
         PostgresDatabase("postgresql://varco:s3cret-pw@127.0.0.1:1/varco")
     assert "s3cret-pw" not in str(err.value)
+
+
+def test_db_upgrade_on_the_embedded_store_has_nothing_to_do(capsys, monkeypatch) -> None:
+    from broker.cli import main
+
+    monkeypatch.delenv("VARCO__STORE__DURABLE", raising=False)
+    assert main(["db", "upgrade", "--config", str(DEMO)]) == 0
+    assert "nothing to upgrade" in capsys.readouterr().out
