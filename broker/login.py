@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,7 +37,7 @@ from broker.model import (
 )
 from broker.policy import PolicyInput
 from broker.web import BROWSER_COOKIE
-from providers.base import LogoutCapable
+from providers.base import ChoiceLookup, LeavesOnStart, LogoutCapable, Provider
 
 log = logging.getLogger("varco.login")
 NS = "tx"
@@ -83,6 +84,32 @@ class LoginHub:
         response = RedirectResponse(target, status_code=303)
         return self.ctx.templates.bind_cookies(request, response)
 
+    def begin(self, request: Request, auth: AuthRequest, reason: Unmet
+              ) -> Response | Coroutine[Any, Any, Response]:
+        """``start`` for ``/authorize``: a hinted provider that goes straight to another
+        site (``providers.base.LeavesOnStart``, e.g. ``spid:<entityID>``) is started in
+        the same response.
+
+        Saves the browser the ``/login/start/<name>`` round trip. Called in a worker
+        thread; a hinted provider's ``start`` is async, so it comes back as a coroutine
+        for the route to await on the event loop. The pending login is remembered first
+        and the browser cookie it is bound to is set on the provider's response.
+        """
+        hinted = self._hinted_provider(auth, reason)
+        if hinted is None:
+            return self.start(request, auth, reason)
+        name, hint = hinted
+        provider = self.ctx.providers[name]
+        if not (isinstance(provider, LeavesOnStart) and provider.leaves_on_start(hint or None)):
+            return self.start(request, auth, reason)
+        self.remember(request, auth, reason)
+        return self._start_hinted(request, auth, name, hint or None)
+
+    async def _start_hinted(self, request: Request, auth: AuthRequest, name: str,
+                            hint: str | None) -> Response:
+        response = await self.ctx.providers[name].start(request, auth, hint)
+        return self.ctx.templates.bind_cookies(request, response)
+
     def _hinted_provider(self, auth: AuthRequest, reason: Unmet) -> tuple[str, str] | None:
         """``idp_hint=pin|spid|cie|cns`` or ``spid:<entityID>``; unknown/disabled -> chooser."""
         if not auth.idp_hint:
@@ -91,7 +118,7 @@ class LoginHub:
         provider = self.ctx.providers.get(name)
         if provider is None or not self._offerable(name, auth):
             return None
-        if hint and hint not in {c["id"] for c in provider.choices()}:
+        if hint and not _has_choice(provider, hint):
             return None
         return name, hint
 
@@ -298,6 +325,13 @@ class LoginHub:
             return self.cancel(request, tx)
         except BrokerError as error:
             return self.fail(request, error)
+
+
+def _has_choice(provider: Provider, hint: str) -> bool:
+    """Is ``hint`` one of the provider's sub-choices (without listing them when it can)?"""
+    if isinstance(provider, ChoiceLookup):
+        return provider.has_choice(hint)
+    return hint in {c["id"] for c in provider.choices()}
 
 
 def _q(key: str, value: str) -> str:

@@ -108,6 +108,32 @@ class Provider(Protocol):
 
 
 @runtime_checkable
+class ChoiceLookup(Protocol):
+    """Optional for a provider with ``choices``: check one without building the list.
+
+    The hub checks an ``idp_hint`` sub-choice (``spid:<entityID>``) on every hinted
+    ``/authorize``; ``has_choice(h)`` must equal ``h in {c["id"] for c in choices()}``.
+    """
+
+    def has_choice(self, choice_id: str) -> bool:
+        """Whether ``choice_id`` is one of ``choices()`` now."""
+
+
+@runtime_checkable
+class LeavesOnStart(Protocol):
+    """Optional: a provider whose ``start`` may send the browser straight to another site.
+
+    When ``leaves_on_start(hint)`` is true, ``start`` answers with a redirect or an
+    auto-submitting form to the credential source (a SAML IdP), never a page of ours, so
+    the hub starts it from ``/authorize`` itself: one redirect less. Providers that show
+    a page (PIN form, IdP list) must answer false, so that page keeps its own URL.
+    """
+
+    def leaves_on_start(self, hint: str | None) -> bool:
+        """Whether ``start`` with this (already checked) hint goes off-site at once."""
+
+
+@runtime_checkable
 class LogoutCapable(Protocol):
     """A provider that must be told when the broker session ends (SAML SLO)."""
 

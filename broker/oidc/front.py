@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import inspect
 import secrets
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -169,9 +171,13 @@ class OidcFront:
             items = list((await request.form()).multi_items())
         else:
             items = list(request.query_params.multi_items())
-        return await run_in_threadpool(self._authorize, request, items)
+        outcome = await run_in_threadpool(self._authorize, request, items)
+        if inspect.iscoroutine(outcome):  # a hinted provider started in this response
+            return await outcome
+        return outcome
 
-    def _authorize(self, request: Request, items: list[tuple[str, Any]]) -> Response:
+    def _authorize(self, request: Request, items: list[tuple[str, Any]]
+                   ) -> Response | Coroutine[Any, Any, Response]:
         pairs = [(k, v) for k, v in items if isinstance(v, str)]
         try:
             _client, auth = authz.parse(pairs, self.registry, self.ctx.clock.now())
@@ -192,7 +198,7 @@ class OidcFront:
             # both cases (no/old session, or one too weak), hence login_required.
             return self.deny(request, auth, "login_required",
                              "a login is needed and prompt=none forbids it")
-        return self.ctx.login.start(request, auth, lacking)
+        return self.ctx.login.begin(request, auth, lacking)
 
     def _client(self, auth: AuthRequest) -> Client:
         client = self.registry.get(auth.client_id)

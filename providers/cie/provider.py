@@ -27,7 +27,8 @@ from providers.spid.levels import SPID_LEVELS, required_acr
 
 
 class CieProvider(SamlServiceProvider):
-    """Implements ``providers.base.Provider`` for CIE ID (SAML2)."""
+    """Implements ``providers.base.Provider`` (and ``ChoiceLookup``, ``LeavesOnStart``) for
+    CIE ID (SAML2)."""
 
     name = "cie"
     label = Text("Entra con CIE", "Sign in with CIE")
@@ -62,6 +63,15 @@ class CieProvider(SamlServiceProvider):
     def choices(self) -> list[dict[str, str]]:
         """Nothing to choose: the login page shows one "Entra con CIE" button."""
         return []
+
+    def has_choice(self, choice_id: str) -> bool:
+        """``providers.base.ChoiceLookup``: no sub-choices, as ``choices()`` says."""
+        return False
+
+    def leaves_on_start(self, hint: str | None) -> bool:
+        """``providers.base.LeavesOnStart``: one IdP, reached straight away (or an error
+        page of ours when none is trusted, which is rare enough to show at /authorize)."""
+        return True
 
     async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
         hub = self.services.hub()

@@ -23,7 +23,8 @@ from providers.spid.metadata import build_metadata
 
 
 class SpidProvider(SamlServiceProvider):
-    """Implements ``providers.base.Provider`` (and ``LogoutCapable``) for SPID."""
+    """Implements ``providers.base.Provider`` (and ``ChoiceLookup``,
+    ``LeavesOnStart``, ``LogoutCapable``) for SPID."""
 
     name = "spid"
     label = Text("Entra con SPID", "Sign in with SPID")
@@ -50,6 +51,14 @@ class SpidProvider(SamlServiceProvider):
     # --- Provider contract ------------------------------------------------------------
     def choices(self) -> list[dict[str, str]]:
         return [{"id": i.entity_id, "label": i.name} for i in self.registry.all()]
+
+    def has_choice(self, choice_id: str) -> bool:
+        """``providers.base.ChoiceLookup``: one registry lookup instead of the whole list."""
+        return self.registry.has(choice_id)
+
+    def leaves_on_start(self, hint: str | None) -> bool:
+        """``providers.base.LeavesOnStart``: with an IdP named, straight to it."""
+        return bool(hint)
 
     async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
         hub = self.services.hub()

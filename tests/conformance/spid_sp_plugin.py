@@ -4,7 +4,8 @@ spid-sp-test GETs ``--authn-url`` once and wants a 302 carrying ``SAMLRequest``.
 broker only sends AuthnRequests for a pending OIDC login of this browser, so this
 plugin walks ``/authorize`` -> ``/login/start/spid?...`` with spid-sp-test's own
 ``requests`` session (cookies kept) and hands back that last URL, which answers with
-the signed AuthnRequest. Responses are posted to the ACS with the same session and
+the signed AuthnRequest (or ``/authorize`` itself, when an ``idp_hint`` naming the IdP
+made it start SPID at once). Responses are posted to the ACS with the same session and
 followed to the relying party, whose answer (200 for a code, 403 for an error) is
 what spid-sp-test judges.
 """
@@ -26,6 +27,8 @@ class BrokerFlow:
             location = r.headers.get("Location")
             if r.status_code not in (302, 303) or not location:
                 raise RuntimeError(f"broker answered {r.status_code} before the AuthnRequest")
+            if "SAMLRequest=" in location:  # /authorize started SPID itself (idp_hint)
+                return r.url
             location = urljoin(r.url, location)
             if "/login/start/spid" in location or "/spid/login" in location:
                 return location

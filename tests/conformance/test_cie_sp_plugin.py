@@ -21,6 +21,8 @@ class CieBrokerFlow(BrokerFlow):
             target = answer.headers.get("Location")
             if answer.status_code not in (302, 303) or not target:
                 raise RuntimeError(f"broker answered {answer.status_code} before the AuthnRequest")
+            if "SAMLRequest=" in target:  # /authorize started CIE itself (idp_hint=cie)
+                return url
             url = urljoin(answer.url, target)
             if "/login/start/cie" in url:
                 return url
