@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
+from broker.errors import ConfigError
 from providers.saml.keys import KeyPair
 
 OID_URI = ObjectIdentifier("2.5.4.83")
@@ -100,3 +101,24 @@ def ensure_keys(*, key_path: Path, cert_path: Path, entity_id: str, profile: str
                                      locality=locality, now=now, key_size=key_size)
         write_pair(key, cert, key_path, cert_path)
     return KeyPair.load(key_path, cert_path)
+
+
+def load_rollover_certs(paths: list[Path], now: datetime) -> tuple[str, ...]:
+    """The rollover certificates as PEM, refusing unreadable or expired ones at start."""
+    problems: list[str] = []
+    pems: list[str] = []
+    for path in paths:
+        try:
+            pem = path.read_text(encoding="ascii")
+            cert = x509.load_pem_x509_certificate(pem.encode())
+        except (OSError, ValueError) as exc:
+            problems.append(f"rollover_cert_paths: {path}: not a readable PEM certificate "
+                            f"({type(exc).__name__})")
+            continue
+        if cert.not_valid_after_utc <= now:
+            problems.append(f"rollover_cert_paths: {path}: expired")
+            continue
+        pems.append(pem)
+    if problems:
+        raise ConfigError(problems)
+    return tuple(pems)

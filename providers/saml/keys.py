@@ -22,6 +22,9 @@ class KeyPair:
 
     key_pem: str
     cert_pem: str
+    # Certificate rollover: more certificates published in the metadata (the next one
+    # before the switch, the previous one after it); only ``key_pem`` ever signs.
+    rollover_certs_pem: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, key_path: Path, cert_path: Path) -> KeyPair:
@@ -35,6 +38,13 @@ class KeyPair:
     def cert_b64(self) -> str:
         """The certificate as the base64 DER text that goes into ``ds:X509Certificate``."""
         return cert_b64(self.cert)
+
+    @property
+    def published_b64(self) -> tuple[str, ...]:
+        """Every certificate the metadata lists for signing: the current one first."""
+        extra = (cert_b64(x509.load_pem_x509_certificate(p.encode()))
+                 for p in self.rollover_certs_pem)
+        return (self.cert_b64, *dict.fromkeys(c for c in extra if c != self.cert_b64))
 
 
 def cert_b64(cert: x509.Certificate) -> str:

@@ -22,7 +22,7 @@ import hmac
 import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -41,7 +41,7 @@ from providers.saml.authn import (
     encode_redirect,
     post_form,
 )
-from providers.saml.certs import ensure_keys
+from providers.saml.certs import ensure_keys, load_rollover_certs
 from providers.saml.idp_registry import IdpInfo, IdpRegistry
 from providers.saml.response import (
     Expected,
@@ -112,6 +112,10 @@ class SamlServiceProvider:
             org_id=cfg.organization_identifier, org_name=cfg.organization.name,
             common_name=cfg.organization.display_name, locality=cfg.locality,
             now=services.clock.now(), key_size=cfg.key_size)
+        if cfg.rollover_cert_paths:
+            self.keys = replace(self.keys, rollover_certs_pem=load_rollover_certs(
+                [_path(p, services.config_dir) or p for p in cfg.rollover_cert_paths],
+                services.clock.now()))
         # The configured folder, plus <data_dir>/<name>-idps where generated metadata (the
         # demo's test IdP, the conformance suite's fake IdP) is dropped.
         configured = _path(cfg.idp_metadata_dir, services.config_dir) or Path()

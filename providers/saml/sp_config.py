@@ -52,6 +52,10 @@ class SamlSpConfig(ProviderConfig):
                                    description="Folder of IdP metadata, relative to config.")
     key_path: Path | None = None
     cert_path: Path | None = None
+    rollover_cert_paths: tuple[Path, ...] = Field(
+        (), description="Certificate rollover: extra SP certificates listed in the metadata "
+                        "(the next one before switching key_path/cert_path to it, then the "
+                        "previous one until every IdP has refreshed); they never sign.")
     locality: str = "Roma"
     key_size: int = Field(3072, ge=2048)
     attributes: tuple[str, ...] = ()

@@ -53,10 +53,11 @@ def sp_entity(ep: SpEndpoints, keys: KeyPair, *, extra_ns: dict[str, str], servi
     sp = md(root, "SPSSODescriptor",
             protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol",
             AuthnRequestsSigned="true", WantAssertionsSigned="true")
-    kd = md(sp, "KeyDescriptor", use="signing")
-    ki = etree.SubElement(kd, f"{{{NS['ds']}}}KeyInfo")
-    xd = etree.SubElement(ki, f"{{{NS['ds']}}}X509Data")
-    etree.SubElement(xd, f"{{{NS['ds']}}}X509Certificate").text = keys.cert_b64
+    for cert in keys.published_b64:  # the current certificate, then any in rollover
+        kd = md(sp, "KeyDescriptor", use="signing")
+        ki = etree.SubElement(kd, f"{{{NS['ds']}}}KeyInfo")
+        xd = etree.SubElement(ki, f"{{{NS['ds']}}}X509Data")
+        etree.SubElement(xd, f"{{{NS['ds']}}}X509Certificate").text = cert
     md(sp, "SingleLogoutService", Binding=BINDING_POST, Location=ep.slo_url)
     md(sp, "SingleLogoutService", Binding=BINDING_REDIRECT, Location=ep.slo_url)
     md(sp, "NameIDFormat", NAMEID_TRANSIENT)
