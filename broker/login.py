@@ -139,14 +139,26 @@ class LoginHub:
         return pending
 
     def pending(self, request: Request, tx_id: str) -> AuthRequest:
-        return self._load(request, tx_id).auth
+        loaded = self._load(request, tx_id)
+        # A provider checks the pending login, then completes it within the same request
+        # (the SAML ACS): ``_complete`` takes this read instead of loading it again.
+        request.state.varco_pending = (tx_id, loaded)
+        return loaded.auth
+
+    def _reuse_or_load(self, request: Request, tx_id: str) -> PendingLogin:
+        """The pending login read by ``pending`` earlier in this request (once), or a load."""
+        cached = getattr(request.state, "varco_pending", None)
+        request.state.varco_pending = None
+        if cached is not None and cached[0] == tx_id:
+            return cached[1]
+        return self._load(request, tx_id)
 
     async def complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
         return await run_in_threadpool(self._complete, request, tx_id, event)
 
     def _complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
         try:
-            pending = self._load(request, tx_id)
+            pending = self._reuse_or_load(request, tx_id)
             auth = pending.auth
             identity = self.ctx.mappings.map(event)
             client = self.client_info(auth)

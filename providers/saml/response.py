@@ -117,12 +117,20 @@ def _instant(elem: etree._Element, exp: Expected, what: str) -> datetime:
     return at
 
 
-def validate_response(xml: bytes, exp: Expected) -> SamlAssertion | SamlStatus:
-    """Check everything; return the assertion or the IdP's failure status."""
-    try:
-        root = parse(xml)
-    except XmlError as exc:
-        raise SamlError(str(exc)) from exc
+def validate_response(xml: bytes | etree._Element, exp: Expected
+                      ) -> SamlAssertion | SamlStatus:
+    """Check everything; return the assertion or the IdP's failure status.
+
+    ``xml`` is the message, or its root already parsed by ``xmlutil.parse`` (the ACS
+    reads ``InResponseTo`` first and passes its tree on rather than parse twice).
+    """
+    if isinstance(xml, etree._Element):
+        root = xml
+    else:
+        try:
+            root = parse(xml)
+        except XmlError as exc:
+            raise SamlError(str(exc)) from exc
     if root.tag != q("samlp", "Response"):
         raise SamlError("not a samlp:Response")
     if root.get("Version") != "2.0":

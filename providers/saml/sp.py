@@ -30,6 +30,7 @@ from typing import ClassVar
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
+from lxml import etree
 
 from broker.errors import BrokerError
 from broker.model import AuthEvent, AuthRequest
@@ -224,8 +225,8 @@ class SamlServiceProvider:
         try:
             if not isinstance(saml_response, str) or not saml_response:
                 raise rejected("no SAMLResponse")
-            xml = b64_xml(saml_response)
-            pending = self._take_pending(xml)
+            root = parse(b64_xml(saml_response))  # parsed once, validated below
+            pending = self._take_pending(root)
             tx = pending.tx
             if not isinstance(relay, str) or not hmac.compare_digest(
                     relay.encode(), pending.relay.encode()):
@@ -234,7 +235,7 @@ class SamlServiceProvider:
             idp = self.registry.get(pending.idp)
             if idp is None:
                 raise self.errors.unknown_idp("IdP no longer trusted (metadata or certificate)")
-            result = self._validate(xml, pending, idp, auth)
+            result = self._validate(root, pending, idp, auth)
         except XmlError as exc:
             return hub.fail(request, rejected(f"unreadable response: {exc}"), tx)
         except BrokerError as error:
@@ -249,9 +250,8 @@ class SamlServiceProvider:
         return pending.tx, self._event(result, idp)
 
     # --- helpers ------------------------------------------------------------------------
-    def _take_pending(self, xml: bytes) -> PendingRequest:
+    def _take_pending(self, root: etree._Element) -> PendingRequest:
         rejected = self.errors.rejected
-        root = parse(xml)
         in_response_to = root.get("InResponseTo") or ""
         if not in_response_to or len(in_response_to) > 256:
             raise rejected("InResponseTo missing")
@@ -263,7 +263,7 @@ class SamlServiceProvider:
             raise rejected("pending request mismatch")
         return pending
 
-    def _validate(self, xml: bytes, pending: PendingRequest, idp: IdpInfo,
+    def _validate(self, root: etree._Element, pending: PendingRequest, idp: IdpInfo,
                   auth: AuthRequest) -> SamlAssertion | SamlStatus:
         exp = Expected(
             request_id=pending.request_id, request_instant=parse_time(pending.issued),
@@ -275,7 +275,7 @@ class SamlServiceProvider:
             assertion_issuer_format_required=self.issuer_format_required,
             skew=timedelta(seconds=self.cfg.clock_skew))
         try:
-            return validate_response(xml, exp)
+            return validate_response(root, exp)
         except LevelTooLow as exc:
             raise self.errors.level_too_low(str(exc)) from exc
         except SamlError as exc:
