@@ -30,6 +30,11 @@ from providers.saml.xmlutil import (
     text_of,
 )
 
+# Compiled once: ``elem.xpath(...)`` would compile the expression on every response.
+_ALL_ASSERTIONS = etree.XPath("//saml:Assertion | //saml:EncryptedAssertion", namespaces=NS)
+_ALL_SIGNATURES = etree.XPath("//ds:Signature", namespaces=NS)
+_COMMENTS_OR_PIS = etree.XPath(".//comment() | .//processing-instruction()")
+
 
 class SamlError(ValueError):
     """A response we refuse; ``str()`` is a short reason for the log (no personal data)."""
@@ -147,8 +152,8 @@ def validate_response(xml: bytes | etree._Element, exp: Expected
     ids = [e.get("ID") for e in root.iter() if isinstance(e.tag, str) and e.get("ID") is not None]
     if len(ids) != len(set(ids)):
         raise SamlError("duplicate ID attributes")
-    assertions = root.xpath("//saml:Assertion | //saml:EncryptedAssertion", namespaces=NS)
-    sigs = root.xpath("//ds:Signature", namespaces=NS)
+    assertions = _ALL_ASSERTIONS(root)
+    sigs = _ALL_SIGNATURES(root)
     allowed_sig_parents = {id(root)} | {id(a) for a in assertions}
     if any(id(s.getparent()) not in allowed_sig_parents for s in sigs):
         raise SamlError("signature in an unexpected place")
@@ -186,7 +191,7 @@ def validate_response(xml: bytes | etree._Element, exp: Expected
 
 
 def _assertion(root: etree._Element, a: etree._Element, exp: Expected) -> SamlAssertion:
-    if a.xpath(".//comment() | .//processing-instruction()"):
+    if _COMMENTS_OR_PIS(a):
         raise SamlError("comments inside the assertion")
     if a.get("Version") != "2.0":
         raise SamlError("Assertion Version is not 2.0")

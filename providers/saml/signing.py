@@ -25,7 +25,7 @@ from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from providers.saml.keys import KeyPair
-from providers.saml.xmlutil import NS, RSA_SHA256, SHA256, q
+from providers.saml.xmlutil import RSA_SHA256, SHA256, q
 
 SIG_ALGS = {
     RSA_SHA256: xmlsec.Transform.RSA_SHA256,
@@ -176,5 +176,5 @@ def _check_shape(sig: etree._Element, elem_id: str) -> None:
     for tr in ref.iterfind(f"{q('ds', 'Transforms')}/{q('ds', 'Transform')}"):
         if tr.get("Algorithm") not in TRANSFORMS or len(tr):
             raise SignatureError("transform refused")
-    if sig.xpath("ds:Object", namespaces=NS):
+    if sig.find(q("ds", "Object")) is not None:
         raise SignatureError("ds:Object not allowed in signature")
