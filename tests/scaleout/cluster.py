@@ -102,6 +102,10 @@ error_log {prefix / 'error.log'} warn;
 events {{ worker_connections 1024; }}
 http {{
   access_log off;
+  # Bodies and answers in memory: a SAML POST never needs nginx's temp files.
+  client_body_buffer_size 1m;
+  proxy_buffers 16 64k;
+  proxy_buffer_size 64k;
 {temp}
   upstream varco {{
 {servers}
