@@ -8,9 +8,10 @@ hub). When a login completes, the hub hands the request and the session back to 
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import Request, Response
 
@@ -90,6 +91,12 @@ class LoginStarter(Protocol):
 
     def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
         """Remember ``auth`` for this browser and show the chooser (or the hinted provider)."""
+
+    def begin(self, request: Request, auth: AuthRequest, reason: Unmet
+              ) -> Response | Coroutine[Any, Any, Response]:
+        """``start`` for ``/authorize``: a hinted provider that leaves the site at once
+        (``providers.base.LeavesOnStart``) is started in the same response; the route
+        awaits the coroutine."""
 
     def settle(self, request: Request, auth: AuthRequest, session: BrokerSession) -> Response:
         """A session already satisfies ``auth``: settle the role it acts in, then finish."""
