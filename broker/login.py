@@ -237,7 +237,12 @@ class LoginHub:
                status: int = 200) -> Response:
         tx_id = context.get("tx")
         hint: tuple[str, ...] = ()
-        if tx_id:
+        cached = getattr(request.state, "varco_pending", None)
+        if cached is not None and cached[0] == tx_id:
+            # read by ``pending`` earlier in this request: no store call (which may be a
+            # network round trip to Redis) from an async route on the event loop
+            hint = cached[1].auth.ui_locales
+        elif tx_id:
             raw = self.ctx.ephemeral.get(NS, tx_id)
             if raw:
                 hint = tuple(json.loads(raw)["auth"].get("ui_locales") or ())
