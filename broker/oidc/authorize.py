@@ -29,9 +29,8 @@ from broker.oidc.clients import Client, ClientRegistry
 from broker.oidc.server import check_challenge
 
 MAX_PARAM = 4096
+# select_account asks again which role the session acts in (broker.roles).
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
-# select_account is harmless to ignore: there is one person per browser session.
-IGNORED_PROMPTS: frozenset[str] = frozenset()
 
 
 class InvalidAuthorizationRequest(BadRequest):
@@ -109,8 +108,7 @@ def parse(items: Iterable[tuple[str, str]], registry: ClientRegistry,
     if why:
         raise fail("invalid_request", why)
 
-    prompt = tuple(p for p in dict.fromkeys(params.get("prompt", "").split())
-                   if p not in IGNORED_PROMPTS)
+    prompt = tuple(dict.fromkeys(params.get("prompt", "").split()))
     if set(prompt) - PROMPTS:
         raise fail("invalid_request", "unsupported prompt value")
     if "none" in prompt and len(prompt) > 1:
