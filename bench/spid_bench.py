@@ -15,9 +15,10 @@ which the broker's registry re-reads when a file there changes.
 One flow, as a citizen's browser does it: RP ``/authorize`` with
 ``idp_hint=spid:<IdP entityID>`` -> broker signs the AuthnRequest (HTTP-Redirect) -> IdP
 login form -> credentials -> auto-POST of the signed response to ``/spid/acs`` (by
-default cross-site, i.e. without the broker's SameSite=Lax cookies, so the broker parks
-it and resumes it as a GET, as with a real browser) -> RP callback with a code -> the
-RP's code exchange at ``/token``.
+default cross-site as a real browser sends it: without the broker's SameSite=Lax
+cookies, with its SameSite=None return cookie, so the ACS completes at once; with
+``--park`` without any cookie, so the broker parks it and resumes it as a GET) -> RP
+callback with a code -> the RP's code exchange at ``/token``.
 
 Reported: flows/s, p50/p99 of a whole flow, and CPU per login of the broker and of
 the IdP from ``/proc/<pid>/stat`` (utime+stime deltas over the measured flows only),
@@ -64,14 +65,14 @@ class Proc:
     log: Path
 
 
-def launch(name: str, argv: list[str], tmp: Path, ready_url: str, wrap: list[str]) -> Proc:
-    """Start ``argv`` (optionally under a profiler ``wrap``); wait until ``ready_url`` answers.
+def launch(name: str, argv: list[str], tmp: Path, ready_url: str) -> Proc:
+    """Start ``argv``; wait until ``ready_url`` answers.
 
     Output goes to a log file, never to a PIPE nobody reads (a full pipe blocks the server).
     """
     log = tmp / f"{name}.log"
     with log.open("wb") as out:
-        popen = subprocess.Popen([*wrap, *argv], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        popen = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     proc = Proc(name, popen, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -87,16 +88,7 @@ def launch(name: str, argv: list[str], tmp: Path, ready_url: str, wrap: list[str
 
 
 def stop(proc: Proc) -> None:
-    """Terminate, then kill after a timeout; never leave a server behind.
-
-    Under py-spy the server itself is terminated first: py-spy then writes its profile
-    and exits by itself (terminating py-spy would lose the profile).
-    """
-    inner = server_pid(proc)
-    if inner != proc.popen.pid and proc.popen.poll() is None:
-        os.kill(inner, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.popen.wait(timeout=30)
+    """Terminate, then kill after a timeout; never leave a server behind."""
     if proc.popen.poll() is None:
         proc.popen.terminate()
         try:
@@ -106,17 +98,28 @@ def stop(proc: Proc) -> None:
             proc.popen.wait(timeout=10)
 
 
-def server_pid(proc: Proc) -> int:
-    """The pid whose CPU we read: the server itself, also when a profiler wraps it."""
-    pid = proc.popen.pid
+def attach_profiler(pid: int, args: argparse.Namespace) -> subprocess.Popen:
+    """py-spy attached to the warm broker: the profile holds the measured flows only.
+
+    Started after the warm-up, so imports, key loading and the first compiled templates
+    are not in it (they were a third of the samples when py-spy launched the server).
+    """
+    pyspy = Path(sys.executable).with_name("py-spy")
+    spy = subprocess.Popen([str(pyspy), "record", "--pid", str(pid),
+                            *shlex.split(args.profile_args), "-f", "raw",
+                            "-o", str(args.profile_broker.resolve())],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy needs a moment to attach before the first sample
+    return spy
+
+
+def detach_profiler(spy: subprocess.Popen) -> None:
+    """SIGINT makes py-spy write the profile and exit (SIGTERM would lose it)."""
+    spy.send_signal(signal.SIGINT)
     try:
-        if "py-spy" in Path(f"/proc/{pid}/cmdline").read_text():
-            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            if kids:
-                return int(kids[0])
-    except OSError:  # already gone
-        pass
-    return pid
+        spy.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        spy.kill()
 
 
 def write_config(tmp: Path, key_size: int) -> tuple[Path, Path]:
@@ -189,13 +192,25 @@ def hidden_fields(page: str) -> tuple[str, dict[str, str]]:
     return html.unescape(action.group(1)), fields
 
 
+def cross_site_cookies(http: httpx.AsyncClient, path: str) -> dict[str, str]:
+    """What a browser sends on a POST from another site to ``path``: the SameSite=None
+    cookies whose path matches (the broker's return cookie), nothing SameSite=Lax. The
+    jar would hold back the Secure ones over http; Chromium sends them to 127.0.0.1."""
+    sent = {}
+    for cookie in http.cookies.jar:
+        same_site = next((v for k, v in cookie._rest.items() if k.lower() == "samesite"), "")
+        if (same_site or "").lower() == "none" and path.startswith(cookie.path):
+            sent[cookie.name] = cookie.value or ""
+    return sent
+
+
 class Flow:
     """One citizen's browser doing one whole SPID login plus the RP's code exchange."""
 
     def __init__(self, http: httpx.AsyncClient, bare: httpx.AsyncClient, broker: str, idp: str,
-                 cross_site: bool, totals: Totals):
+                 mode: str, totals: Totals):
         self.http, self.bare, self.broker, self.idp = http, bare, broker, idp
-        self.cross_site, self.totals = cross_site, totals
+        self.mode, self.totals = mode, totals  # "cross-site", "park" or "same-site"
         self.redirect_uri = f"{broker}/demo-rp/callback"
 
     async def _send(self, method: str, url: str, client: httpx.AsyncClient | None = None,
@@ -247,9 +262,13 @@ class Flow:
         assert r.status_code == 200, f"IdP login {r.status_code}: {r.text[:300]}"
         action, fields = hidden_fields(r.text)
         assert action == f"{self.broker}/spid/acs", action
-        # A browser posting from the IdP's site does not send SameSite=Lax cookies.
+        # A browser posting from the IdP's site sends only our SameSite=None cookies.
+        self.bare.cookies.clear()
+        if self.mode == "cross-site":
+            for name, value in cross_site_cookies(self.http, urlsplit(action).path).items():
+                self.bare.cookies.set(name, value)
         r = await self._send("POST", action, data=fields,
-                             client=self.bare if self.cross_site else self.http)
+                             client=self.http if self.mode == "same-site" else self.bare)
         r = await self._follow(r, stop_at=self.redirect_uri)
         assert r.status_code in (302, 303), f"ACS answered {r.status_code}: {r.text[:300]}"
         query = parse_qs(urlsplit(r.headers["location"]).query)
@@ -260,7 +279,7 @@ class Flow:
         assert r.status_code == 200 and "id_token" in r.json(), r.text[:300]
 
 
-async def drive(broker: str, idp: str, n: int, concurrency: int, cross_site: bool,
+async def drive(broker: str, idp: str, n: int, concurrency: int, mode: str,
                 pids: dict[str, int] | None = None) -> tuple[Totals, float]:
     """``n`` flows over ``concurrency`` browsers; returns the figures and the wall time.
 
@@ -272,9 +291,9 @@ async def drive(broker: str, idp: str, n: int, concurrency: int, cross_site: boo
         queue.put_nowait(i)
 
     async def browser() -> None:
-        # ``bare`` never keeps cookies: it sends the IdP's cross-site POST to the ACS.
+        # ``bare`` sends the IdP's cross-site POST to the ACS (see ``cross_site_cookies``).
         async with httpx.AsyncClient(timeout=60) as http, httpx.AsyncClient(timeout=60) as bare:
-            flow = Flow(http, bare, broker, idp, cross_site, totals)
+            flow = Flow(http, bare, broker, idp, mode, totals)
             while not queue.empty():
                 queue.get_nowait()
                 t0 = time.perf_counter()
@@ -299,7 +318,10 @@ def main() -> int:
     parser.add_argument("--key-size", type=int, default=3072,
                         help="broker's SP RSA key (SpidConfig default 3072; minimum 2048)")
     parser.add_argument("--same-site", action="store_true",
-                        help="POST the ACS with the broker's cookies (skips park/resume)")
+                        help="POST the ACS with all the broker's cookies (IdP on our site)")
+    parser.add_argument("--park", action="store_true",
+                        help="POST the ACS cross-site without any cookie (a browser that "
+                             "refused the return cookie): parked, then resumed as a GET")
     parser.add_argument("--steps", type=int, default=0, metavar="N",
                         help="after the run, N sequential flows with each request's server CPU")
     parser.add_argument("--profile-broker", type=Path, metavar="FILE",
@@ -316,30 +338,30 @@ def main() -> int:
         config, idp_dir = write_config(tmp, args.key_size)
         bport, iport = free_port(), free_port()
         broker, idp = f"http://127.0.0.1:{bport}", f"http://127.0.0.1:{iport}"
-        wrap: list[str] = []
-        if args.profile_broker:
-            pyspy = Path(sys.executable).with_name("py-spy")
-            wrap = [str(pyspy), "record", *shlex.split(args.profile_args), "-f", "raw", "-o",
-                    str(args.profile_broker.resolve()), "--"]
         procs: list[Proc] = []
         try:
             procs.append(launch("broker", [sys.executable, "-m", "broker.cli", "serve",
                                            "--config", str(config), "--port", str(bport)],
-                                tmp, f"{broker}/.well-known/openid-configuration", wrap))
+                                tmp, f"{broker}/.well-known/openid-configuration"))
             procs.append(launch("idp", [sys.executable, "-m", "broker.testidp",
                                         "--port", str(iport),
                                         "--sp-metadata", f"{broker}/spid/metadata",
                                         "--data", str(tmp / "testidp"),
                                         "--write-metadata", str(idp_dir / "test-idp.xml")],
-                                tmp, f"{idp}/metadata", []))
-            cross = not args.same_site
+                                tmp, f"{idp}/metadata"))
+            if args.same_site and args.park:
+                parser.error("--same-site and --park exclude each other")
+            cross = "same-site" if args.same_site else "park" if args.park else "cross-site"
             warm, _ = asyncio.run(drive(broker, idp, args.warmup, 1, cross))
             if warm.errors:
                 raise SystemExit(f"warm-up failed: {warm.errors[0]}")
-            bpid, ipid = server_pid(procs[0]), server_pid(procs[1])
+            bpid, ipid = procs[0].popen.pid, procs[1].popen.pid
             b0, i0, own0 = cpu_seconds(bpid), cpu_seconds(ipid), time.process_time()
             load = os.getloadavg()[0]
+            spy = attach_profiler(bpid, args) if args.profile_broker else None
             totals, wall = asyncio.run(drive(broker, idp, args.logins, args.concurrency, cross))
+            if spy is not None:
+                detach_profiler(spy)
             bcpu, icpu = cpu_seconds(bpid) - b0, cpu_seconds(ipid) - i0
             own = time.process_time() - own0
             steps = None
@@ -359,7 +381,7 @@ def main() -> int:
     per_b, per_i = 1000 * bcpu / ok, 1000 * icpu / ok
     print(f"Varco SPID login bench: {os.cpu_count()} cores (load {load:.2f} at start), "
           f"1 broker process + 1 test IdP process, SP key RSA-{args.key_size}, "
-          f"concurrency {args.concurrency}, ACS POST {'cross-site' if cross else 'same-site'}")
+          f"concurrency {args.concurrency}, ACS POST {cross}")
     print("| flows | errors | flows/s | p50 flow | p99 flow | broker CPU/login "
           "| IdP CPU/login | load generator CPU/login |")
     print("|---|---|---|---|---|---|---|---|")
@@ -384,8 +406,7 @@ def main() -> int:
     for err in totals.errors[:3]:
         print(f"error: {err}")
     if args.profile_broker:
-        print(f"py-spy profile: {args.profile_broker} (command: "
-              f"{shlex.join(wrap[:-1])})")
+        print(f"py-spy profile of the measured run: {args.profile_broker}")
     return 0 if not totals.errors else 1
 
 

@@ -34,6 +34,7 @@ from broker.model import (
     ClientInfo,
     Decision,
     LoginRecord,
+    ReturnBinding,
 )
 from broker.policy import PolicyInput
 from broker.web import BROWSER_COOKIE
@@ -42,6 +43,9 @@ from providers.base import ChoiceLookup, LeavesOnStart, LogoutCapable, Provider
 log = logging.getLogger("varco.login")
 NS = "tx"
 NS_PARKED = "xsite-post"
+# Sent back by the browser on a provider's cross-site POST (SameSite=None), on that
+# provider's return path only: it names the browser the pending login belongs to.
+RETURN_COOKIE = "varco_return"
 
 
 class PendingLogin(BaseModel):
@@ -133,7 +137,8 @@ class LoginHub:
         if raw is None:
             raise LoginExpired("unknown or expired tx")
         pending = PendingLogin.model_validate_json(raw)
-        browser = request.cookies.get(BROWSER_COOKIE, "")
+        browser = getattr(request.state, "varco_browser", None) or \
+            request.cookies.get(BROWSER_COOKIE, "")
         if not hmac.compare_digest(pending.browser.encode(), browser.encode()):
             raise LoginExpired("tx belongs to another browser")
         return pending
@@ -258,6 +263,46 @@ class LoginHub:
         """Single sign-on: the role must fit this RP too (``broker.roles``)."""
         response = request.app.state.roles.settle(request, auth, session, fresh=False)
         return self.ctx.templates.bind_cookies(request, response)
+
+    def return_binding(self, request: Request, auth: AuthRequest) -> ReturnBinding:
+        """What a provider keeps with its outgoing request to accept a cross-site return."""
+        return ReturnBinding(browser=self.ctx.templates.browser_id(request),
+                             sid=request.cookies.get(self.ctx.sessions.COOKIE, ""),
+                             lang=self.ctx.templates.language(request, auth.ui_locales))
+
+    def expect_cross_site_return(self, request: Request, response: Response, path: str,
+                                 ttl: int) -> None:
+        """Let the provider's cross-site POST to ``path`` name this browser.
+
+        SameSite=None (which browsers take only with Secure), HttpOnly, and scoped to
+        ``path``: no other route of ours ever receives it from another site. Where the
+        browser refuses it (plain http off localhost) the POST is parked instead.
+        """
+        response.set_cookie(RETURN_COOKIE, self.ctx.templates.browser_id(request),
+                            max_age=ttl, path=path, secure=True, httponly=True,
+                            samesite="none")
+
+    def cross_site_claim(self, request: Request) -> str | None:
+        """On a POST without our SameSite=Lax cookies: the browser the return cookie
+        names (to check against the provider's ``ReturnBinding``); None otherwise."""
+        if request.cookies.get(BROWSER_COOKIE):
+            return None
+        claim = request.cookies.get(RETURN_COOKIE, "")
+        return claim if 16 <= len(claim) <= 64 else None
+
+    def adopt(self, request: Request, claim: str, binding: ReturnBinding) -> None:
+        """Complete this request as the browser that started the login.
+
+        ``claim`` (the return cookie) must equal the browser kept server-side with the
+        provider's request, else it is another browser's response: ``LoginExpired``.
+        """
+        if not binding.browser or not hmac.compare_digest(claim.encode(),
+                                                          binding.browser.encode()):
+            raise LoginExpired("cross-site return from another browser")
+        request.state.varco_browser = binding.browser
+        request.state.browser_id = binding.browser  # Renderer: CSRF tokens, no new cookie
+        request.state.varco_sid = binding.sid
+        request.state.varco_lang = binding.lang
 
     def park_cross_site_post(self, request: Request, fields: dict[str, str]) -> Response | None:
         """Bring a cross-site POST (an IdP's ACS POST) back to this site as a GET.

@@ -40,7 +40,8 @@ class SessionManager:
         return session
 
     def current(self, request: Request) -> BrokerSession | None:
-        sid = request.cookies.get(self.COOKIE)
+        # ``varco_sid``: a cross-site return the login hub adopted (``LoginHub.adopt``).
+        sid = request.cookies.get(self.COOKIE) or getattr(request.state, "varco_sid", None)
         if not sid or len(sid) > 128:
             return None
         return self.by_sid(sid)

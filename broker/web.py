@@ -78,9 +78,10 @@ class Renderer:
     # --- language -----------------------------------------------------------------
     @staticmethod
     def language(request: Request, hint: tuple[str, ...] = ()) -> str:
-        """Query ``lang``, then the cookie, then the RP's ``ui_locales``; Italian by default."""
-        for candidate in (request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
-                          *hint):
+        """Query ``lang``, then the cookie (or the language a cross-site return carried
+        over, ``LoginHub.adopt``), then the RP's ``ui_locales``; Italian by default."""
+        cookie = request.cookies.get(LANG_COOKIE) or getattr(request.state, "varco_lang", None)
+        for candidate in (request.query_params.get("lang"), cookie, *hint):
             if candidate:
                 code = candidate.split("-")[0].lower()
                 if code in LANGUAGES:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from broker.errors import BrokerError, Text
-from broker.model import AuthEvent, AuthRequest, BrokerSession
+from broker.model import AuthEvent, AuthRequest, BrokerSession, ReturnBinding
 
 if TYPE_CHECKING:
     from broker.clock import Clock
@@ -61,6 +61,19 @@ class LoginHub(Protocol):
 
     def end_session(self, request: Request, response: Response) -> None:
         """The citizen logged out at the provider: end the session for every RP."""
+
+    def return_binding(self, request: Request, auth: AuthRequest) -> ReturnBinding:
+        """Keep this with a request sent to another site whose answer is a POST back."""
+
+    def expect_cross_site_return(self, request: Request, response: Response, path: str,
+                                 ttl: int) -> None:
+        """Set the cookie that lets the POST back to ``path`` name this browser."""
+
+    def cross_site_claim(self, request: Request) -> str | None:
+        """A POST without our SameSite=Lax cookies: the browser the return cookie names."""
+
+    def adopt(self, request: Request, claim: str, binding: ReturnBinding) -> None:
+        """Go on as the browser in ``binding`` if ``claim`` is it; else ``LoginExpired``."""
 
     def park_cross_site_post(self, request: Request, fields: dict[str, str]) -> Response | None:
         """A POST from another site lacks our SameSite cookies: re-enter as a GET."""

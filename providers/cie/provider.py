@@ -81,7 +81,7 @@ class CieProvider(SamlServiceProvider):
                 "no CIE IdP: none or several trusted, and no idp_entity_id"), auth.tx_id)
         if hint and hint != idp.entity_id:
             return hub.fail(request, CieUnknownIdp("idp_hint names another IdP"), auth.tx_id)
-        return await self.send_request(auth, idp)
+        return await self.send_request(request, auth, idp)
 
     def slo(self, request: Request) -> Response:
         """Declared in the metadata because the CIE schema requires it; no logout here."""

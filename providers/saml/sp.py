@@ -6,8 +6,12 @@ Order at the ACS, and why:
    use: a replayed or unsolicited response finds nothing). The pending request names
    the browser's login (``tx``), the IdP it went to, its IssueInstant and its level.
 2. ``hub.pending`` proves the login belongs to this browser (cookie binding). A POST
-   from the IdP's site carries no SameSite=Lax cookie: it is parked and re-entered as a
-   single-use GET of ourselves first (``hub.park_cross_site_post``).
+   from the IdP's site carries no SameSite=Lax cookie of ours, only the SameSite=None
+   return cookie set with the AuthnRequest (path: the ACS): when it names the browser
+   kept with the pending request, the hub adopts that browser, its session and its
+   language (``hub.adopt``) and the login completes in this request. Without it (a
+   browser that refused a Secure cookie on plain http) the POST is parked and re-entered
+   as a single-use GET of ourselves (``hub.park_cross_site_post``).
 3. The full validation of ``providers.saml.response`` against the IdP's metadata
    certificates (signature, wrapping, times with the injected clock, audience, level),
    with the profile's own expectations (issuer Format, levels, attributes).
@@ -22,10 +26,11 @@ import hmac
 import json
 import logging
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -33,7 +38,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from lxml import etree
 
 from broker.errors import BrokerError
-from broker.model import AuthEvent, AuthRequest
+from broker.model import AuthEvent, AuthRequest, ReturnBinding
 from providers.base import ProviderServices
 from providers.saml.authn import (
     build_authn_request,
@@ -76,13 +81,16 @@ class PendingRequest:
     issued: str
     acr: str
     relay: str
+    # who sent it: lets a cross-site POST of the response complete at once (LoginHub.adopt)
+    returning: ReturnBinding = field(default_factory=ReturnBinding)
 
     def dump(self) -> str:
-        return json.dumps(self.__dict__)
+        return json.dumps({**self.__dict__, "returning": self.returning.model_dump()})
 
     @classmethod
     def load(cls, raw: str) -> PendingRequest:
-        return cls(**json.loads(raw))
+        data = json.loads(raw)
+        return cls(**{**data, "returning": ReturnBinding(**data.get("returning") or {})})
 
 
 class SamlServiceProvider:
@@ -165,10 +173,17 @@ class SamlServiceProvider:
     def metadata(self) -> Response:
         return Response(self.metadata_xml(), media_type="application/samlmetadata+xml")
 
-    async def send_request(self, auth: AuthRequest, idp: IdpInfo) -> Response:
-        return await run_in_threadpool(self._send_request, auth, idp)
+    async def send_request(self, request: Request, auth: AuthRequest, idp: IdpInfo
+                           ) -> Response:
+        hub = self.services.hub()
+        returning = hub.return_binding(request, auth)
+        response = await run_in_threadpool(self._send_request, auth, idp, returning)
+        hub.expect_cross_site_return(request, response, urlsplit(self.endpoints.acs_url).path,
+                                     self.cfg.request_ttl)
+        return response
 
-    def _send_request(self, auth: AuthRequest, idp: IdpInfo) -> Response:
+    def _send_request(self, auth: AuthRequest, idp: IdpInfo, returning: ReturnBinding
+                      ) -> Response:
         now = self.services.clock.now().replace(microsecond=0)
         binding, location = choose_sso(idp.sso, self.cfg.binding)
         request_id = new_id()
@@ -178,7 +193,8 @@ class SamlServiceProvider:
                                   destination=location, acr=acr, comparison=self.comparison())
         relay = secrets.token_urlsafe(24)
         pending = PendingRequest(request_id=request_id, tx=auth.tx_id, idp=idp.entity_id,
-                                 issued=format_time(now), acr=acr, relay=relay)
+                                 issued=format_time(now), acr=acr, relay=relay,
+                                 returning=returning)
         self.services.ephemeral.put(f"{self.name}.req", request_id, pending.dump(),
                                     self.cfg.request_ttl)
         self.log.info("%s authn request idp=%s acr=%s binding=%s", self.name, idp.entity_id,
@@ -191,7 +207,9 @@ class SamlServiceProvider:
             title=self.name.upper()))
 
     async def acs(self, request: Request) -> Response:
-        """The IdP's POST; re-entered as a GET when the POST came cross-site (see hub).
+        """The IdP's POST. Cross-site (no SameSite=Lax cookies of ours), it completes at
+        once when the return cookie names the browser that sent the request, and is
+        parked and re-entered as a GET of ours otherwise (see the hub).
 
         Everything but reading the body and completing the login (SQLite, xmlsec) runs
         in one thread-pool call: nothing blocks the event loop.
@@ -210,15 +228,18 @@ class SamlServiceProvider:
              ) -> Response | tuple[str, AuthEvent]:
         hub = self.services.hub()
         rejected = self.errors.rejected
+        claim: str | None = None
         if posted is None:
             form = hub.unpark(request.query_params.get("resume", ""))
             if form is None:
                 return hub.fail(request, rejected("unknown or used resume key"))
         else:
             form = posted
-            parked = hub.park_cross_site_post(request, form)
-            if parked is not None:
-                return parked
+            claim = hub.cross_site_claim(request)
+            if claim is None:
+                parked = hub.park_cross_site_post(request, form)
+                if parked is not None:
+                    return parked
         saml_response = form.get("SAMLResponse")
         relay = form.get("RelayState")
         tx: str | None = None
@@ -231,6 +252,8 @@ class SamlServiceProvider:
             if not isinstance(relay, str) or not hmac.compare_digest(
                     relay.encode(), pending.relay.encode()):
                 raise rejected("RelayState does not match the request")
+            if claim is not None:
+                hub.adopt(request, claim, pending.returning)
             auth = hub.pending(request, pending.tx)
             idp = self.registry.get(pending.idp)
             if idp is None:

@@ -68,7 +68,7 @@ class SpidProvider(SamlServiceProvider):
         idp = self.registry.get(hint)
         if idp is None:
             return hub.fail(request, SpidUnknownIdp("IdP not trusted or unknown"), auth.tx_id)
-        return await self.send_request(auth, idp)
+        return await self.send_request(request, auth, idp)
 
     async def logout(self, request: Request, event: AuthEvent, return_to: str) -> Response | None:
         return await self.slo.start(request, event, return_to)

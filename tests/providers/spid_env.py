@@ -59,6 +59,18 @@ def serve(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
     return f"http://127.0.0.1:{port}", server, thread
 
 
+def cross_site_cookies(http: httpx.Client, path: str) -> dict[str, str]:
+    """The cookies of ``http``'s jar a browser sends on a POST from another site to
+    ``path``: SameSite=None only, path-matched. (The jar would hold back Secure ones
+    over http; Chromium sends them to 127.0.0.1, a potentially trustworthy origin.)"""
+    sent = {}
+    for cookie in http.cookies.jar:
+        same_site = next((v for k, v in cookie._rest.items() if k.lower() == "samesite"), "")
+        if (same_site or "").lower() == "none" and path.startswith(cookie.path):
+            sent[cookie.name] = cookie.value or ""
+    return sent
+
+
 def form_fields(page: str) -> tuple[str, dict[str, str]]:
     action = re.search(r'<form method="post" action="([^"]+)"', page)
     assert action, page[:500]
@@ -125,19 +137,23 @@ class SpidBrowser:
             "action": action})
         return r
 
-    def post_to_acs(self, idp_page: httpx.Response, *, cross_site: bool = False
-                    ) -> httpx.Response:
+    def post_to_acs(self, idp_page: httpx.Response, *, cross_site: bool = False,
+                    return_cookie: bool = True) -> httpx.Response:
         """POST the IdP's form to the ACS.
 
         ``cross_site`` posts it as a browser does from another site: without our
-        SameSite=Lax cookies (the broker then answers 303 to a GET of itself).
+        SameSite=Lax cookies, with only the SameSite=None ones scoped to the ACS (the
+        broker's return cookie). ``return_cookie=False`` is a browser that refused that
+        cookie too (Secure on plain http): the broker then answers 303 to a GET of itself.
         """
         assert idp_page.status_code == 200, idp_page.text[:500]
         action, fields = form_fields(idp_page.text)
         assert action == f"{self.env.broker.url}/spid/acs"
         if cross_site:
-            with httpx.Client(timeout=30) as cookieless:
-                return cookieless.post(action, data=fields)
+            cookies = cross_site_cookies(self.http, urlsplit(action).path) \
+                if return_cookie else {}
+            with httpx.Client(timeout=30, cookies=cookies) as other_site:
+                return other_site.post(action, data=fields)
         return self.http.post(action, data=fields)
 
     def login(self, username: str, **authorize: str) -> tuple[Login, httpx.Response]:

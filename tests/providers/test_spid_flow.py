@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 import pytest
 import uvicorn
@@ -85,11 +85,12 @@ def test_response_posted_from_another_browser_is_refused(spid: SpidEnv):
 
 
 def test_cross_site_acs_post_without_cookies_resumes_as_a_get_once(spid: SpidEnv):
-    """A real IdP posts from another site: SameSite=Lax cookies stay home on that POST."""
+    """A browser that kept none of our cookies on the IdP's POST (it refused the Secure
+    return cookie, e.g. plain http off localhost): the POST is parked, then resumed."""
     browser = spid.browser()
     login, r = browser.authorize()
     posted = browser.post_to_acs(browser.idp_submit(browser.to_idp_form(r), "mario.rossi"),
-                                 cross_site=True)
+                                 cross_site=True, return_cookie=False)
     assert posted.status_code == 303
     resume = urljoin(str(posted.url), posted.headers["location"])
     assert "/spid/acs?resume=" in resume and "SAMLResponse" not in resume
@@ -97,6 +98,65 @@ def test_cross_site_acs_post_without_cookies_resumes_as_a_get_once(spid: SpidEnv
     assert "fiscal_number" in browser.tokens(login, back)["claims"]
     again = browser.http.get(resume)
     assert again.status_code == 400, "a resume key works once"
+
+
+def test_return_cookie_is_samesite_none_and_scoped_to_the_acs(spid: SpidEnv):
+    browser = spid.browser()
+    _, r = browser.authorize()
+    sent = [v for k, v in r.headers.multi_items() if k == "set-cookie"
+            and v.startswith("varco_return=")]
+    assert len(sent) == 1, r.headers
+    attrs = {a.strip().split("=")[0].lower(): a.strip().partition("=")[2].lower()
+             for a in sent[0].split(";")[1:]}
+    assert attrs["samesite"] == "none" and "secure" in attrs and "httponly" in attrs
+    assert attrs["path"] == "/spid/acs"
+    assert 0 < int(attrs["max-age"]) <= 900
+
+
+def test_cross_site_acs_post_completes_at_once_with_the_return_cookie(spid: SpidEnv):
+    """A real IdP posts from another site: our SameSite=Lax cookies stay home, the
+    SameSite=None return cookie comes along; the login completes in that one request."""
+    browser = spid.browser()
+    login, r = browser.authorize(ui_locales="en")
+    posted = browser.post_to_acs(browser.idp_submit(browser.to_idp_form(r), "mario.rossi"),
+                                 cross_site=True)
+    assert posted.status_code in (302, 303), posted.text[:500]
+    assert posted.headers["location"].startswith(login.redirect_uri)
+    session = [v for k, v in posted.headers.multi_items() if k == "set-cookie"
+               and v.startswith("varco_session=")]
+    assert session and "samesite=lax" in session[0].lower()
+    assert "varco_browser=" not in posted.headers.get("set-cookie", ""), \
+        "the browser keeps its binding: no new browser cookie"
+    browser.http.cookies.set("varco_session", session[0].split(";")[0].split("=", 1)[1],
+                             domain="127.0.0.1")
+    assert browser.tokens(login, posted)["claims"]["acr"] == "https://www.spid.gov.it/SpidL2"
+    # the session it set is this browser's: single sign-on for the next RP request
+    _, again = browser.authorize(prompt="none")
+    assert "code=" in again.headers.get("location", ""), again.headers
+
+
+def test_cross_site_post_with_another_browsers_return_cookie_is_refused(spid: SpidEnv):
+    victim = spid.browser()
+    login, r = victim.authorize()
+    idp_page = victim.idp_submit(victim.to_idp_form(r), "mario.rossi")
+    attacker = spid.browser()
+    attacker.authorize()  # the attacker's own return cookie
+    stolen = attacker.post_to_acs(idp_page, cross_site=True)
+    assert stolen.status_code == 400, stolen.text[:300]
+    assert "location" not in stolen.headers
+    assert "varco_session=" not in stolen.headers.get("set-cookie", "")
+    # and the response is spent: the victim cannot be logged in with it later either
+    assert victim.post_to_acs(idp_page).status_code == 400
+
+
+def test_cross_site_error_page_keeps_the_citizens_language(spid: SpidEnv):
+    browser = spid.browser()
+    browser.http.cookies.set("varco_lang", "en", domain="127.0.0.1")  # chose English
+    _, r = browser.authorize()
+    page = browser.idp_submit(browser.to_idp_form(r), "luigi.verdi")  # only SPID level 1
+    posted = browser.post_to_acs(page, cross_site=True)
+    assert 400 <= posted.status_code < 500
+    assert '<html lang="en">' in posted.text, posted.text[:300]
 
 
 def test_user_without_level2_credentials_sees_readable_page(spid: SpidEnv):
@@ -216,3 +276,33 @@ def test_second_broker_process_shares_the_replay_cache(broker_factory, tmp_path:
             twin.stop()
     finally:
         env.stop()
+
+
+def test_cross_site_step_up_from_pin_ordinario_joins_the_same_session(spid: SpidEnv):
+    """Giuseppe's ordinario PIN session steps up with SPID for the pension portal; the
+    IdP's POST comes cross-site (no session cookie on it), yet it joins that session."""
+    from tests.oidc.oidc_helpers import GIUSEPPE, PIN_GIUSEPPE, code_from, pension_rp
+
+    browser = spid.browser()
+    _, r = browser.authorize(hint="pin")
+    page = browser.follow(r, stop_at="\x00")
+    action, fields = form_fields(page.text)
+    done = browser.http.post(urljoin(spid.broker.url, action), data={
+        **fields, "fiscal_code": GIUSEPPE, "pin": PIN_GIUSEPPE})
+    assert done.status_code == 303, done.text[:300]
+    sid = browser.http.cookies["varco_session"]
+    assert spid.broker.ctx.sessions.by_sid(sid).current.decision.privilege == "ordinario"
+
+    pension = pension_rp(spid.broker.url)
+    pending = pension.authorize_params(idp_hint=f"spid:{spid.idp.entity_id}")
+    r = browser.http.get(f"{spid.broker.url}/authorize?{urlencode(pending.params)}")
+    idp_page = browser.idp_submit(browser.to_idp_form(r), "giuseppe.verdi")
+    posted = browser.post_to_acs(idp_page, cross_site=True)
+    code = code_from(posted, pending)
+    assert f"varco_session={sid};" in posted.headers.get("set-cookie", ""), \
+        "a step-up keeps the session id"
+    session = spid.broker.ctx.sessions.by_sid(sid)
+    assert [rec.event.provider for rec in session.logins] == ["pin", "spid"]
+    assert session.current.decision.privilege == "dispositivo"
+    tokens = pension.exchange(browser.http, pending, code)
+    assert tokens.status_code == 200, tokens.text
