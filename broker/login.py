@@ -146,7 +146,7 @@ class LoginHub:
     def pending(self, request: Request, tx_id: str) -> AuthRequest:
         loaded = self._load(request, tx_id)
         # A provider checks the pending login, then completes it within the same request
-        # (the SAML ACS): ``_complete`` takes this read instead of loading it again.
+        # (the SAML ACS): ``complete_here`` takes this read instead of loading it again.
         request.state.varco_pending = (tx_id, loaded)
         return loaded.auth
 
@@ -159,9 +159,10 @@ class LoginHub:
         return self._load(request, tx_id)
 
     async def complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
-        return await run_in_threadpool(self._complete, request, tx_id, event)
+        return await run_in_threadpool(self.complete_here, request, tx_id, event)
 
-    def _complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
+    def complete_here(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
+        """``complete`` for a provider already in a worker thread (no second hop)."""
         try:
             pending = self._reuse_or_load(request, tx_id)
             auth = pending.auth

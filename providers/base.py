@@ -43,6 +43,9 @@ class LoginHub(Protocol):
     async def complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
         """The provider authenticated someone: map, decide, start the session, go on."""
 
+    def complete_here(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
+        """``complete`` from a worker thread (store and directory calls block)."""
+
     def fail(self, request: Request, error: BrokerError, tx_id: str | None = None) -> Response:
         """Render our own readable error page (4xx/5xx) and log the detail with its error id."""
 

@@ -246,21 +246,28 @@ class PinProvider:
         tx = _field(form, "tx")
         try:
             self.hub.verify_csrf(request, _field(form, "csrf_token") or None)
-            await run_in_threadpool(self.hub.pending, request, tx)
         except BrokerError as exc:
             return self.hub.fail(request, exc, tx or None)
         typed_cf = _field(form, "fiscal_code")[:64]
-        try:
-            cf = normalize_person(typed_cf)
-        except InvalidFiscalCode as exc:
-            log.info("pin login: malformed codice fiscale (%s)", exc.detail)
-            return self._form(request, tx, typed_cf.strip(), error=exc.message,
-                              error_field="fiscal_code", status=400)
         pin = _SPACES.sub("", _field(form, "pin"))
-        if not pin:
-            return self._form(request, tx, cf, error=MISSING_PIN, error_field="pin", status=400)
-
-        outcome = await run_in_threadpool(self._check, cf, pin)
+        try:
+            cf: str | None = normalize_person(typed_cf)
+            malformed = None
+        except InvalidFiscalCode as exc:
+            cf, malformed = None, exc
+        # One thread-pool call: the pending login, the check and, when the PIN is right,
+        # the whole completion (SQLite and argon2id block; a hop costs as much as a query).
+        outcome = await run_in_threadpool(self._attempt, request, tx, cf, pin)
+        if isinstance(outcome, Response):
+            return outcome
+        if malformed is not None:
+            log.info("pin login: malformed codice fiscale (%s)", malformed.detail)
+            return self._form(request, tx, typed_cf.strip(), error=malformed.message,
+                              error_field="fiscal_code", status=400)
+        if outcome is None:
+            return self._form(request, tx, cf or "", error=MISSING_PIN, error_field="pin",
+                              status=400)
+        assert cf is not None
         lock = outcome.lockout
         if outcome.result is Result.LOCKED and lock.locked_until:
             message = _fmt(LOCKED, until=until_text(lock.locked_until))
@@ -292,7 +299,24 @@ class PinProvider:
                 credential_id=account.credential.id, initial_pin=pin,
                 ttl=self.config.change_timeout)
             return self._change_form(request, tx, token)
-        return await self.hub.complete(request, tx, self._event(account))
+        raise AssertionError(f"unhandled PIN outcome {outcome.result}")  # OK: in _attempt
+
+    def _attempt(self, request: Request, tx: str, cf: str | None, pin: str
+                 ) -> Response | Outcome | None:
+        """In a worker thread: the pending login (else its error page), then the check;
+        a right PIN completes the login here. None: nothing to check (no valid codice
+        fiscale or no PIN), the form says what is missing."""
+        try:
+            self.hub.pending(request, tx)
+        except BrokerError as exc:
+            return self.hub.fail(request, exc, tx or None)
+        if cf is None or not pin:
+            return None
+        outcome = self._check(cf, pin)
+        if outcome.result is Result.OK:
+            assert outcome.account is not None
+            return self.hub.complete_here(request, tx, self._event(outcome.account))
+        return outcome
 
     def _locked(self, request: Request, tx: str, cf: str, message: Text,
                 until: datetime) -> Response:

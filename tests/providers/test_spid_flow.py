@@ -137,7 +137,7 @@ def test_cross_site_acs_post_completes_at_once_with_the_return_cookie(spid: Spid
 
 def test_cross_site_post_with_another_browsers_return_cookie_is_refused(spid: SpidEnv):
     victim = spid.browser()
-    login, r = victim.authorize()
+    _, r = victim.authorize()
     idp_page = victim.idp_submit(victim.to_idp_form(r), "mario.rossi")
     attacker = spid.browser()
     attacker.authorize()  # the attacker's own return cookie
