@@ -74,12 +74,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
     front = OidcFront(ctx)
     ctx.front = front
+    # Routes are matched one by one in this order, each request twice (FastAPI's
+    # included routers do not skip on a prefix): the citizen's login path first, the
+    # back office after.
     app.include_router(front.router)
     app.include_router(hub.router)
-    app.include_router(audit_router())
-    app.include_router(roles.install(app, ctx))  # directory, role pages, admin, policy watcher
     for name, provider in ctx.providers.items():
         app.include_router(provider.router, prefix=f"/{name}")
+    app.include_router(roles.install(app, ctx))  # directory, role pages, admin, policy watcher
+    app.include_router(audit_router())
+    for provider in ctx.providers.values():
         admin = getattr(provider, "admin_router", None)  # back office (e.g. /admin/pin)
         if admin is not None:
             app.include_router(admin)

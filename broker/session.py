@@ -55,6 +55,10 @@ class SessionManager:
         """
         existing = self.current(request)
         now = self.clock.now()
+        # The decision's trace is in the audit trail; the session keeps what tokens and
+        # role choices need, and stays small: it is read on every request that has it.
+        record = record.model_copy(update={
+            "decision": record.decision.model_copy(update={"trace": ()})})
         if existing is not None and existing.fiscal_code == record.identity.fiscal_code:
             session = existing.model_copy(update={
                 "logins": (*existing.logins, record),
@@ -68,11 +72,13 @@ class SessionManager:
         self._save(session)
         return session
 
-    def add_client(self, sid: str, client_id: str) -> None:
-        session = self.by_sid(sid)
-        if session is None or client_id in session.clients:
-            return
-        self._save(session.model_copy(update={"clients": (*session.clients, client_id)}))
+    def add_client(self, session: BrokerSession, client_id: str) -> BrokerSession:
+        """Record that ``client_id`` got a code from ``session`` (logout must reach it)."""
+        if client_id in session.clients:
+            return session
+        updated = session.model_copy(update={"clients": (*session.clients, client_id)})
+        self._save(updated)
+        return updated
 
     def update(self, session: BrokerSession) -> None:
         """Store a changed session (e.g. the role it acts in) under its own id and expiry."""

@@ -241,7 +241,7 @@ class OidcFront:
             grant=grant, redirect_uri=auth.redirect_uri, code_challenge=auth.code_challenge))
         remaining = max(1, int((session.expires_at - now).total_seconds()))
         self.ctx.ephemeral.put(NS_SID, psid, session.sid, remaining)
-        self.ctx.sessions.add_client(session.sid, client.client_id)
+        session = self.ctx.sessions.add_client(session, client.client_id)
         self.backchannel.watch(session, psid, client)  # its expiry must reach the RP too
         self.ctx.audit.record("oidc.authorized", client_id=client.client_id, sid=psid,
                               acr=grant.user.acr, privilege=grant.user.privilege,

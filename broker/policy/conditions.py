@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -365,6 +366,19 @@ def _test(op: str, actual: Any, expected: Any) -> bool:
 
 
 def _leaf_text(leaf: Leaf) -> str:
+    """The condition as explain prints it: the same for every login, so made once."""
+    try:
+        return _leaf_text_once(leaf)
+    except TypeError:  # an unhashable expected value (a mapping): not cached
+        return _leaf_text_of(leaf)
+
+
+@lru_cache(maxsize=4096)
+def _leaf_text_once(leaf: Leaf) -> str:
+    return _leaf_text_of(leaf)
+
+
+def _leaf_text_of(leaf: Leaf) -> str:
     if leaf.op == "exists":
         return f"{leaf.path} {'exists' if leaf.expected else 'is missing'}"
     return f"{leaf.path} {OPERATORS[leaf.op]} {show(leaf.expected)}"
