@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import html
 import os
 import re
@@ -49,7 +48,17 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from token_bench import CLIENT, ROOT, SECRET, cpu_seconds, free_port, pct, s256
+from token_bench import (
+    CLIENT,
+    ROOT,
+    SECRET,
+    cpu_between,
+    cpu_seconds,
+    free_port,
+    pct,
+    s256,
+    thread_cpu,
+)
 
 TARGET_MS = 5.0
 USER, PASSWORD = "mario.rossi", "test"  # the test IdP's documented SpidL2 user
@@ -162,25 +171,6 @@ class Totals:
     pids: dict[str, int] = field(default_factory=dict)
     step_cpu: dict[str, float] = field(default_factory=dict)
     step_n: dict[str, int] = field(default_factory=dict)
-
-
-def thread_cpu(pid: int) -> dict[str, int]:
-    """On-CPU nanoseconds of each live thread of ``pid`` (schedstat).
-
-    ``/proc/<pid>/stat`` counts in clock ticks (10 ms): fine for totals over many
-    flows, too coarse to split one flow into its requests. Per thread, because idle
-    thread-pool workers exit and would take their time out of a plain sum.
-    """
-    found = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            found[task.name] = int((task / "schedstat").read_text().split()[0])
-    return found
-
-
-def cpu_between(before: dict[str, int], after: dict[str, int]) -> float:
-    """Seconds spent between two ``thread_cpu`` readings by threads alive at the second."""
-    return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
 
 
 def hidden_fields(page: str) -> tuple[str, dict[str, str]]:
