@@ -17,7 +17,7 @@ Measured through nginx from this process (the load generator shares the machine)
 
 * PIN login flows (authorize, PIN form, PIN POST with argon2id, role choice if asked,
   code exchange): flows/s, p50/p99 of a whole flow;
-* SPID login flows through the test IdP (``spid_bench.drive``: 5 broker + 2 IdP requests,
+* SPID login flows through the test IdP (``spid_bench.drive``: 3 broker + 2 IdP requests,
   cross-site ACS POST): flows/s, p50/p99;
 * refresh grants, closed loop (concurrent rotation chains, each sends its next grant when
   the last one answered): the peak grants/s, p50/p99, and grants per broker CPU-second
@@ -144,15 +144,12 @@ store:
                                                   self.folder / f"broker{i}.log").start())
             prefix = self.folder / "nginx"
             prefix.mkdir()
+            # (its buffers keep SAML POST bodies and pages in memory: nginx's workers run
+            # as nobody and cannot write temp files under our 0700 temp folder)
             conf = nginx_conf(prefix, self.port, [b.port for b in self.brokers])
-            # nginx's workers run as nobody and cannot write temp files under our 0700
-            # temp folder: keep SAML POST bodies and proxied pages in memory instead.
-            conf.write_text(conf.read_text().replace(
-                "http {", "http {\n  client_body_buffer_size 1m;\n  proxy_buffers 16 64k;\n"
-                "  proxy_buffer_size 64k;", 1))
             self.nginx = spid_bench.launch("nginx", ["/usr/sbin/nginx", "-p", str(prefix),
                                                      "-c", str(conf)],
-                                           self.folder, f"{self.url}/healthz", [])
+                                           self.folder, f"{self.url}/healthz")
             iport = free_port()
             self.idp_url = f"http://127.0.0.1:{iport}"
             self.idp = spid_bench.launch(
@@ -160,7 +157,7 @@ store:
                         "--sp-metadata", f"{self.url}/spid/metadata",
                         "--data", str(self.folder / "testidp"),
                         "--write-metadata", str(self.folder / "spid-idps" / "test-idp.xml")],
-                self.folder, f"{self.idp_url}/metadata", [])
+                self.folder, f"{self.idp_url}/metadata")
         except BaseException:
             self.stop()
             raise
@@ -322,7 +319,8 @@ def bench_one(cluster: BenchCluster, args: argparse.Namespace, name: str) -> Row
     base = cluster.url
     for _ in range(3):  # warm up each process (nginx alternates)
         one_pin_flow(base)
-    warm, _ = asyncio.run(spid_bench.drive(base, cluster.idp_url, 2 * cluster.n, 1, True))
+    warm, _ = asyncio.run(spid_bench.drive(base, cluster.idp_url, 2 * cluster.n, 1,
+                                             "cross-site"))
     if warm.errors:
         raise RuntimeError(f"SPID warm-up failed: {warm.errors[0]}")
 
@@ -332,7 +330,7 @@ def bench_one(cluster: BenchCluster, args: argparse.Namespace, name: str) -> Row
 
     cpu0 = cluster.broker_cpu()
     totals, swall = asyncio.run(spid_bench.drive(base, cluster.idp_url, args.spid_flows,
-                                                 args.flow_concurrency, True))
+                                                 args.flow_concurrency, "cross-site"))
     spid = (totals.flows, len(totals.errors), swall, cluster.broker_cpu() - cpu0)
 
     chains = rts[:args.chains]

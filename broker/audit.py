@@ -66,6 +66,10 @@ class AuditLog:
             raise ValueError(f"audit entries never hold secrets: {sorted(bad)}")
         data = json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False)
         at = self.clock.now().isoformat()
+        server_side = getattr(self.db, "audit_append", None)  # PostgreSQL: one round trip
+        if server_side is not None:
+            server_side(at, kind, data, "audit")
+            return
         with self._lock, self.db.transaction() as conn:
             serialize(conn, "audit")  # other processes append too (PostgreSQL)
             row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()

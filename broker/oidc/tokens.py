@@ -118,8 +118,9 @@ class TokenStore:
         """
         code = new_token()
         key = _h(code)
-        self.eph.put(NS_CODE_USED, key, record.grant.grant_id, self.marker_ttl)
-        self.eph.put(NS_CODE, key, record.model_dump_json(), self.settings.code_lifetime)
+        self.eph.put_many([
+            (NS_CODE_USED, key, record.grant.grant_id, self.marker_ttl),
+            (NS_CODE, key, record.model_dump_json(), self.settings.code_lifetime)])
         return code
 
     def redeem_code(self, code: str) -> CodeRecord | None:
@@ -149,10 +150,12 @@ class TokenStore:
         token = new_token()
         record = TokenRecord(kind=kind, grant=grant, scopes=scopes, issued_at=now,
                              expires_at=now + ttl)
-        ns = NS_ACCESS if kind == "access_token" else NS_REFRESH
-        if kind == "refresh_token":  # the reuse marker exists before the token does
-            self.eph.put(NS_REFRESH_USED, _h(token), grant.grant_id, self.marker_ttl)
-        self.eph.put(ns, _h(token), record.model_dump_json(), ttl)
+        if kind == "refresh_token":  # the reuse marker is written with the token, never after
+            self.eph.put_many([
+                (NS_REFRESH_USED, _h(token), grant.grant_id, self.marker_ttl),
+                (NS_REFRESH, _h(token), record.model_dump_json(), ttl)])
+        else:
+            self.eph.put(NS_ACCESS, _h(token), record.model_dump_json(), ttl)
         return token, ttl
 
     def lookup(self, token: str, hint: str | None = None) -> TokenRecord | None:
@@ -202,5 +205,6 @@ class TokenStore:
         self.eph.put(NS_REVOKED_SID, sid, "1", self.marker_ttl)
 
     def is_revoked(self, grant: Grant) -> bool:
-        return (self.eph.get(NS_REVOKED_GRANT, grant.grant_id) is not None
-                or self.eph.get(NS_REVOKED_SID, grant.sid) is not None)
+        marks = self.eph.get_many([(NS_REVOKED_GRANT, grant.grant_id),
+                                   (NS_REVOKED_SID, grant.sid)])
+        return any(mark is not None for mark in marks)

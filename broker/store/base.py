@@ -14,7 +14,7 @@ Two kinds of state:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -27,6 +27,13 @@ class EphemeralStore(Protocol):
 
     def get(self, ns: str, key: str) -> str | None:
         """The live value, or None if absent or expired."""
+
+    def put_many(self, items: Sequence[tuple[str, str, str, int]]) -> None:
+        """``put`` of several ``(ns, key, value, ttl)`` at once: one round trip, all or
+        none (a token and its reuse marker)."""
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> list[str | None]:
+        """``get`` of several ``(ns, key)`` in one round trip, in order."""
 
     def take(self, ns: str, key: str) -> str | None:
         """Atomically read and delete: single-use values (codes, pending SAML requests)."""

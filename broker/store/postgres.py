@@ -120,6 +120,20 @@ class PostgresDatabase:
             finally:
                 self._local.conn = None
 
+    def audit_append(self, at: str, kind: str, data: str, lock: str) -> None:
+        """One round trip for ``broker.audit``'s append (migration 0002's function).
+
+        Inside an outer ``transaction()`` it joins it, as every repository call does.
+        """
+        key = zlib.crc32(lock.encode()) - 2**31  # the key ``Connection.advisory_lock`` uses
+        sql = "SELECT varco_audit_append(%s, %s, %s, %s)"
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:
+            current.raw.execute(sql, (at, kind, data, key))
+            return
+        with self.pool.connection() as raw:  # autocommit: the call is its own transaction
+            raw.execute(sql, (at, kind, data, key))
+
     def execute_script(self, sql: str) -> None:
         """Nothing: repositories pass SQLite DDL here; PostgreSQL's schema is Alembic's."""
 

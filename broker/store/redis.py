@@ -29,7 +29,7 @@ with a stack trace on the citizen's screen.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import redis
@@ -99,6 +99,19 @@ class RedisEphemeralStore:
     def get(self, ns: str, key: str) -> str | None:
         k = self._k(ns, key)
         return self._call("GET", lambda: self.redis.get(k))  # type: ignore[return-value]
+
+    def put_many(self, items: Sequence[tuple[str, str, str, int]]) -> None:
+        def run() -> None:
+            pipe = self.redis.pipeline(transaction=True)  # MULTI/EXEC: all or none
+            for ns, key, value, ttl in items:
+                pipe.set(self._k(ns, key), value, ex=self._ttl(ttl))
+            pipe.execute()
+
+        self._call("SET (pipeline)", run)
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> list[str | None]:
+        names = [self._k(ns, key) for ns, key in keys]
+        return self._call("MGET", lambda: self.redis.mget(names))  # type: ignore[return-value]
 
     def take(self, ns: str, key: str) -> str | None:
         k = self._k(ns, key)

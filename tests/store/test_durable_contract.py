@@ -97,10 +97,10 @@ def test_audit_appends_in_order_and_the_chain_verifies(durable: Backend) -> None
     audit = AuditLog(durable.open(), FixedClock(T0))
     audit.record("pin.login", fiscal_code=CF, ok=True)
     audit.record("pin.lockout", fiscal_code=CF, attempts=10)
-    audit.record("directory.grant", fiscal_code=OTHER, comune="H501")
+    audit.record("directory.grant", fiscal_code=OTHER, comune="H501", name="Forlì-Cesena")
     newest, *_ = audit.entries()
     assert [e.kind for e in audit.entries()] == ["directory.grant", "pin.lockout", "pin.login"]
-    assert newest.data == {"fiscal_code": OTHER, "comune": "H501"}
+    assert newest.data == {"fiscal_code": OTHER, "comune": "H501", "name": "Forlì-Cesena"}
     assert [e.kind for e in audit.entries(kind="pin.lockout")] == ["pin.lockout"]
     assert audit.verify() == (True, "audit chain intact: 3 entries")
     with pytest.raises(ValueError):

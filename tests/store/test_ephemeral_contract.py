@@ -69,6 +69,18 @@ def test_put_get_replace_and_delete(backend: Backend) -> None:
     s.delete("ns", "never-there")  # deleting nothing is not an error
 
 
+def test_put_many_and_get_many(backend: Backend) -> None:
+    s = backend.store
+    s.put("tok", "old", "replaced", 60)
+    s.put_many([("marker", "t1", "grant-1", 600), ("tok", "t1", '{"k": "è"}', 60),
+                ("tok", "old", "new", 1)])
+    assert s.get_many([("tok", "t1"), ("marker", "t1"), ("tok", "absent"), ("tok", "old")]) \
+        == ['{"k": "è"}', "grant-1", None, "new"]
+    assert s.get_many([]) == []
+    backend.wait(1.2)
+    assert s.get_many([("tok", "old"), ("marker", "t1")]) == [None, "grant-1"]
+
+
 def test_namespaces_are_separate(backend: Backend) -> None:
     s = backend.store
     s.put("oidc:code", "x", "code", 60)
