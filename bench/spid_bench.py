@@ -60,6 +60,9 @@ from token_bench import (
     thread_cpu,
 )
 
+sys.path.insert(0, str(ROOT))
+from tests.providers.spid_env import cross_site_cookies  # what a browser sends cross-site
+
 TARGET_MS = 5.0
 USER, PASSWORD = "mario.rossi", "test"  # the test IdP's documented SpidL2 user
 MAX_HOPS = 10
@@ -180,18 +183,6 @@ def hidden_fields(page: str) -> tuple[str, dict[str, str]]:
     fields = {html.unescape(n): html.unescape(v) for n, v in
               re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)}
     return html.unescape(action.group(1)), fields
-
-
-def cross_site_cookies(http: httpx.AsyncClient, path: str) -> dict[str, str]:
-    """What a browser sends on a POST from another site to ``path``: the SameSite=None
-    cookies whose path matches (the broker's return cookie), nothing SameSite=Lax. The
-    jar would hold back the Secure ones over http; Chromium sends them to 127.0.0.1."""
-    sent = {}
-    for cookie in http.cookies.jar:
-        same_site = next((v for k, v in cookie._rest.items() if k.lower() == "samesite"), "")
-        if (same_site or "").lower() == "none" and path.startswith(cookie.path):
-            sent[cookie.name] = cookie.value or ""
-    return sent
 
 
 class Flow:

@@ -59,7 +59,7 @@ def serve(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
     return f"http://127.0.0.1:{port}", server, thread
 
 
-def cross_site_cookies(http: httpx.Client, path: str) -> dict[str, str]:
+def cross_site_cookies(http: httpx.Client | httpx.AsyncClient, path: str) -> dict[str, str]:
     """The cookies of ``http``'s jar a browser sends on a POST from another site to
     ``path``: SameSite=None only, path-matched. (The jar would hold back Secure ones
     over http; Chromium sends them to 127.0.0.1, a potentially trustworthy origin.)"""
