@@ -58,7 +58,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         policy=PolicyHolder(settings.policies_dir),
         mappings=MappingSet.load(settings.mappings_dir),
     )
-    app = FastAPI(title="Varco", docs_url=None, redoc_url=None, openapi_url=None)
+    # FastAPI's OpenTelemetry bridge looks up the global providers on every request even
+    # when none is configured; Varco exports Prometheus metrics and JSON logs instead.
+    app = FastAPI(title="Varco", docs_url=None, redoc_url=None, openapi_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False,
+                             "operation_spans": False})
     app.state.ctx = ctx
     app.state.stores = stores
     services = ProviderServices(

@@ -8,14 +8,12 @@ a PIN, a secret or a token.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from broker.clock import Clock
-from broker.store.base import Database, serialize
+from broker.store.base import AUDIT_GENESIS, Database, audit_digest
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -32,7 +30,7 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 """
 
-GENESIS = "0" * 64
+GENESIS = AUDIT_GENESIS
 FORBIDDEN_KEYS = frozenset({"pin", "password", "secret", "token", "code", "client_secret"})
 
 
@@ -46,17 +44,12 @@ class AuditEntry:
     hash: str
 
 
-def _digest(prev: str, at: str, kind: str, data: str) -> str:
-    return hashlib.sha256("\x1f".join((prev, at, kind, data)).encode()).hexdigest()
-
-
 class AuditLog:
     """Appends hash-chained entries to the durable database."""
 
     def __init__(self, db: Database, clock: Clock):
         self.db = db
         self.clock = clock
-        self._lock = threading.Lock()
         db.execute_script(_SCHEMA)
 
     def record(self, kind: str, **fields: Any) -> None:
@@ -65,17 +58,10 @@ class AuditLog:
         if bad:
             raise ValueError(f"audit entries never hold secrets: {sorted(bad)}")
         data = json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False)
-        at = self.clock.now().isoformat()
-        server_side = getattr(self.db, "audit_append", None)  # PostgreSQL: one round trip
-        if server_side is not None:
-            server_side(at, kind, data, "audit")
-            return
-        with self._lock, self.db.transaction() as conn:
-            serialize(conn, "audit")  # other processes append too (PostgreSQL)
-            row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            prev = row[0] if row else GENESIS
-            conn.execute("INSERT INTO audit (at, kind, data, prev, hash) VALUES (?,?,?,?,?)",
-                         (at, kind, data, prev, _digest(prev, at, kind, data)))
+        # One statement on either database: the last hash is read and the entry chained to
+        # it under the database's own lock (SQLite's single writer, an advisory lock on
+        # PostgreSQL), so concurrent writers in any process keep one chain.
+        self.db.audit_append(self.clock.now().isoformat(), kind, data, "audit")
 
     def entries(self, kind: str | None = None, limit: int = 1000) -> list[AuditEntry]:
         sql = "SELECT seq, at, kind, data, prev, hash FROM audit"
@@ -93,7 +79,7 @@ class AuditLog:
         count = 0
         for seq, at, kind, data, stored_prev, stored_hash in self.db.query(
                 "SELECT seq, at, kind, data, prev, hash FROM audit ORDER BY seq"):
-            if stored_prev != prev or _digest(prev, at, kind, data) != stored_hash:
+            if stored_prev != prev or audit_digest(prev, at, kind, data) != stored_hash:
                 return False, f"audit chain broken at entry {seq}"
             prev = stored_hash
             count += 1

@@ -171,7 +171,7 @@ class LoginHub:
             roles = request.app.state.roles  # broker.roles: directory facts, fail closed
             decision = self.ctx.policy.engine.decide(PolicyInput(
                 event=event, identity=identity, client=client, now=self.ctx.clock.now(),
-                facts=roles.load_facts(auth, identity.fiscal_code)))
+                facts=roles.load_facts(auth, identity.fiscal_code)), fired_only=True)
         except BrokerError as error:
             self.ctx.audit.record("login.error", provider=event.provider, error=error.code,
                                   error_id=error.error_id, detail=error.detail)

@@ -28,6 +28,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr. The record fields this format never prints are not gathered:
+    the caller's file and line (a stack walk), the thread, and the process id (a
+    ``getpid`` system call per record)."""
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None  # documented switch: no findCaller()
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

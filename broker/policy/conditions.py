@@ -414,6 +414,29 @@ def evaluate(cond: Cond, resolve: Resolver) -> Outcome:
     return Outcome(ok, text, children, "any")
 
 
+def holds(cond: Cond, resolve: Resolver) -> bool:
+    """``evaluate(cond, resolve).ok`` without the reasons, stopping at the first answer.
+
+    For the rules a login does not need explained (they did not fire): the same tests
+    (``_test``), the same treatment of missing values and references.
+    """
+    if isinstance(cond, Leaf):
+        if isinstance(cond.expected, Ref):
+            other = resolve(cond.expected.path)
+            return other is not Missing and _test(cond.op, resolve(cond.path), other)
+        return _test(cond.op, resolve(cond.path), cond.expected)
+    if isinstance(cond, Some):
+        items = resolve(cond.of)
+        return isinstance(items, list | tuple) and any(
+            holds(cond.where, item_resolver(resolve, item)) for item in items)
+    if isinstance(cond, Not):
+        return not holds(cond.item, resolve)
+    assert isinstance(cond, All | AnyOf)
+    if isinstance(cond, All):
+        return all(holds(c, resolve) for c in cond.items)
+    return any(holds(c, resolve) for c in cond.items)
+
+
 def item_resolver(resolve: Resolver, item: Any) -> Resolver:
     """A resolver where ``item`` and ``item.<path>`` name one element of a list of facts."""
 

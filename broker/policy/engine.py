@@ -22,7 +22,7 @@ from typing import Any
 
 from broker.errors import AccessDenied, PolicyError
 from broker.model import Abilitazione, Decision, Privilege, RuleTrace
-from broker.policy.conditions import Missing, Outcome, evaluate, partial
+from broker.policy.conditions import Missing, Outcome, evaluate, holds, partial
 from broker.policy.grants import apply_grants
 from broker.policy.inputs import PolicyInput, level_of
 from broker.policy.loader import CompiledRequirement, CompiledRule, load_policy
@@ -97,6 +97,24 @@ def _dig(data: Any, dotted: str) -> Any:
     return Missing if data is None else data
 
 
+def _outcome(rule: CompiledRule, get: Any) -> Outcome:
+    """The rule's condition (and a grant/refuse rule's item list) with its reasons."""
+    outcome = evaluate(rule.when, get)
+    spec = rule.grant or rule.refuse
+    if spec is not None and spec.items is not None:
+        items = evaluate(spec.items, get)
+        outcome = Outcome(outcome.ok and items.ok, f"{outcome.text}; {items.text}",
+                          (outcome, items), "all")
+    return outcome
+
+
+def _fires(rule: CompiledRule, get: Any) -> bool:
+    """``_outcome(rule, get).ok`` without building the reasons."""
+    spec = rule.grant or rule.refuse
+    return holds(rule.when, get) and (spec is None or spec.items is None
+                                      or holds(spec.items, get))
+
+
 class PolicyEngine:
     """A loaded, validated set of rules. Immutable: reload builds a new engine."""
 
@@ -105,6 +123,7 @@ class PolicyEngine:
         self._rules = tuple(rules)
         self.source = source
         self._requirements = {r.requirement.client: r for r in requirements}
+        self._can_satisfy: dict[tuple[str, Privilege | None], bool] = {}
 
     @classmethod
     def load(cls, directory: Path) -> PolicyEngine:
@@ -130,20 +149,22 @@ class PolicyEngine:
 
     def evaluate(self, inp: PolicyInput) -> Evaluation:
         get = resolver(inp)
-        results = []
-        for rule in self._rules:
-            outcome = evaluate(rule.when, get)
-            spec = rule.grant or rule.refuse
-            if spec is not None and spec.items is not None:
-                items = evaluate(spec.items, get)
-                outcome = Outcome(outcome.ok and items.ok, f"{outcome.text}; {items.text}",
-                                  (outcome, items), "all")
-            results.append(RuleResult(rule, outcome))
-        return self._combine(inp, results, get)
+        return self._combine(inp, [RuleResult(rule, _outcome(rule, get)) for rule in self._rules],
+                             get)
 
-    def decide(self, inp: PolicyInput) -> Decision:
-        """The decision for ``inp``, with the trace of every rule."""
-        return self.evaluate(inp).decision
+    def decide(self, inp: PolicyInput, *, fired_only: bool = False) -> Decision:
+        """The decision for ``inp``, with the trace of every rule.
+
+        ``fired_only``: the same decision, traced for the rules that fired only (what the
+        audit trail keeps). A login takes this: the other rules are tested for truth
+        alone, without the text that explains why they did not fire.
+        """
+        if not fired_only:
+            return self.evaluate(inp).decision
+        get = resolver(inp)
+        results = [RuleResult(rule, _outcome(rule, get)) for rule in self._rules
+                   if _fires(rule, get)]
+        return self._combine(inp, results, get).decision
 
     def _combine(self, inp: PolicyInput, results: list[RuleResult], get: Any) -> Evaluation:
         granted = None
@@ -208,6 +229,13 @@ class PolicyEngine:
         """
         if isinstance(required_privilege, str):
             required_privilege = Privilege(required_privilege)
+        key = (provider, required_privilege)
+        found = self._can_satisfy.get(key)
+        if found is None:  # the engine is immutable: the answer never changes
+            found = self._can_satisfy[key] = self._could_allow(provider, required_privilege)
+        return found
+
+    def _could_allow(self, provider: str, required_privilege: Privilege | None) -> bool:
         known = {"provider": provider}
         for rule in self._rules:
             if rule.deny is not None and partial(rule.when, known) is True:

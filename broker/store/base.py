@@ -13,6 +13,7 @@ Two kinds of state:
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -59,6 +60,23 @@ class Database(Protocol):
         """Create tables and indexes (idempotent DDL) for a repository at start."""
 
     def query(self, sql: str, params: tuple = ()) -> Iterator[sqlite3.Row]: ...
+
+    def audit_append(self, at: str, kind: str, data: str, lock: str) -> None:
+        """Append one entry to the ``audit`` table, chained to the last one (``prev`` and
+        ``hash`` by ``audit_digest``), atomically against every other writer; ``lock``
+        names the chain. Inside an outer ``transaction()`` it joins it."""
+
+
+AUDIT_GENESIS = "0" * 64  # the ``prev`` of the first audit entry
+
+
+def audit_digest(prev: str, at: str, kind: str, data: str) -> str:
+    """The audit chain's link: SHA-256 over the previous hash and this entry's content.
+
+    ``broker.audit`` verifies with it; SQLite calls it from SQL; PostgreSQL computes the
+    same bytes in ``varco_audit_append`` (migration 0002).
+    """
+    return hashlib.sha256("\x1f".join((prev, at, kind, data)).encode()).hexdigest()
 
 
 def serialize(conn: Any, name: str) -> None:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from broker.clock import Clock
+from broker.store.base import AUDIT_GENESIS, audit_digest
 
 _EPHEMERAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS ephemeral (
@@ -24,6 +25,13 @@ CREATE TABLE IF NOT EXISTS ephemeral (
   PRIMARY KEY (ns, k)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ephemeral_expires ON ephemeral(expires);
+"""
+
+
+_AUDIT_APPEND = """
+INSERT INTO audit (at, kind, data, prev, hash)
+SELECT ?1, ?2, ?3, p, varco_audit_digest(p, ?1, ?2, ?3)
+FROM (SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ?4) AS p)
 """
 
 
@@ -51,8 +59,29 @@ class SqliteDatabase:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.create_function("varco_audit_digest", 4, audit_digest, deterministic=True)
             self._local.conn = conn
         return conn
+
+    def write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        """One statement as its own transaction (or within the caller's ``transaction()``).
+
+        No BEGIN/COMMIT of its own: a single writing statement already takes SQLite's
+        write lock before it reads anything (retrying through the busy handler), so it is
+        as atomic as ``BEGIN IMMEDIATE`` around it, for two statements less.
+        """
+        conn = self._conn()
+        if conn.in_transaction:
+            return conn.execute(sql, params)
+        with self._write_lock:
+            return conn.execute(sql, params)
+
+    def audit_append(self, at: str, kind: str, data: str, lock: str) -> None:
+        """``Database.audit_append`` in one statement: read the last hash, insert after it.
+
+        One writer at a time holds the database, so no entry can slip in between.
+        """
+        self.write(_AUDIT_APPEND, (at, kind, data, AUDIT_GENESIS))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -91,8 +120,7 @@ class SqliteEphemeralStore:
         return self.clock.now().timestamp()
 
     def put(self, ns: str, key: str, value: str, ttl: int) -> None:
-        with self.db.transaction() as c:
-            c.execute("INSERT OR REPLACE INTO ephemeral VALUES (?,?,?,?)",
+        self.db.write("INSERT OR REPLACE INTO ephemeral VALUES (?,?,?,?)",
                       (ns, key, value, self._now() + ttl))
 
     def get(self, ns: str, key: str) -> str | None:
@@ -111,8 +139,7 @@ class SqliteEphemeralStore:
         return [self.get(ns, key) for ns, key in keys]  # a local file: no round trips
 
     def take(self, ns: str, key: str) -> str | None:
-        with self.db.transaction() as c:
-            row = c.execute("DELETE FROM ephemeral WHERE ns=? AND k=? RETURNING v, expires",
+        row = self.db.write("DELETE FROM ephemeral WHERE ns=? AND k=? RETURNING v, expires",
                             (ns, key)).fetchone()
         if row is None or row[1] <= self._now():
             return None
@@ -127,8 +154,7 @@ class SqliteEphemeralStore:
             return cur.rowcount == 1
 
     def delete(self, ns: str, key: str) -> None:
-        with self.db.transaction() as c:
-            c.execute("DELETE FROM ephemeral WHERE ns=? AND k=?", (ns, key))
+        self.db.write("DELETE FROM ephemeral WHERE ns=? AND k=?", (ns, key))
 
     def incr(self, ns: str, key: str, ttl: int) -> int:
         now = self._now()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus
 
 from lxml import etree
 
@@ -66,13 +66,24 @@ def encode_redirect(xml: bytes, location: str, relay_state: str, keys: KeyPair,
                     param: str = "SAMLRequest") -> str:
     """Deflate, sign the query per the Redirect binding, return the URL."""
     msg = deflate_b64(xml)
-    query = f"{param}={quote_plus(msg)}"
+    query = f"{param}={quote_b64(msg)}"
     if relay_state:
         query += f"&RelayState={quote_plus(relay_state)}"
-    query += f"&SigAlg={quote_plus(RSA_SHA256)}"
+    query += f"&SigAlg={_SIG_ALG_QUOTED}"
     signature = sign_query(query, keys)
     sep = "&" if "?" in location else "?"
-    return f"{location}{sep}{query}&{urlencode({'Signature': signature})}"
+    return f"{location}{sep}{query}&Signature={quote_b64(signature)}"
+
+
+_SIG_ALG_QUOTED = quote_plus(RSA_SHA256)
+
+
+def quote_b64(value: str) -> str:
+    """``quote_plus`` for a base64 string: only ``+``, ``/`` and ``=`` need escaping.
+
+    ``quote_plus`` maps the string byte by byte in Python (~60 us for an AuthnRequest).
+    """
+    return value.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
 
 
 def encode_post(xml: bytes, keys: KeyPair) -> str:

@@ -96,3 +96,25 @@ def test_no_tests_is_a_problem(folder: Path) -> None:
     report = run_tests(folder)
     assert not report.passed
     assert "no policy tests" in report.problems[0]
+
+
+def test_a_login_decides_as_explain_does_with_the_fired_rules_alone() -> None:
+    """``decide(fired_only=True)`` (what a login uses) gives the same decision and the
+    same fired trace as the full evaluation, on every shipped test input."""
+    from broker.policy import PolicyEngine
+    from broker.policy.conditions import evaluate, holds
+    from broker.policy.engine import resolver
+
+    directory = project_dir("policies")
+    engine = PolicyEngine.load(directory)
+    tests, _ = load_tests(directory / "tests")
+    assert len(tests) > 20
+    for lt in tests:
+        full = engine.decide(lt.input)
+        fast = engine.decide(lt.input, fired_only=True)
+        assert fast.model_dump(exclude={"trace"}) == full.model_dump(exclude={"trace"}), lt.name
+        assert [t for t in fast.trace if t.fired] == [t for t in full.trace if t.fired], lt.name
+        assert len(fast.trace) < len(full.trace), lt.name
+        get = resolver(lt.input)
+        for rule in engine.rules:
+            assert holds(rule.when, get) is evaluate(rule.when, get).ok, (lt.name, rule.id)
