@@ -8,10 +8,9 @@ hub). When a login completes, the hub hands the request and the session back to 
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from fastapi import Request, Response
 
@@ -92,11 +91,10 @@ class LoginStarter(Protocol):
     def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
         """Remember ``auth`` for this browser and show the chooser (or the hinted provider)."""
 
-    def begin(self, request: Request, auth: AuthRequest, reason: Unmet
-              ) -> Response | Coroutine[Any, Any, Response]:
-        """``start`` for ``/authorize``: a hinted provider that leaves the site at once
-        (``providers.base.LeavesOnStart``) is started in the same response; the route
-        awaits the coroutine."""
+    def begin(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
+        """``start`` for ``/authorize`` (in a worker thread): a hinted provider that leaves
+        the site at once (``providers.base.LeavesOnStart``) is started in the same
+        response and the same thread."""
 
     def settle(self, request: Request, auth: AuthRequest, session: BrokerSession) -> Response:
         """A session already satisfies ``auth``: settle the role it acts in, then finish."""

@@ -14,7 +14,6 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlencode
 
@@ -88,16 +87,15 @@ class LoginHub:
         response = RedirectResponse(target, status_code=303)
         return self.ctx.templates.bind_cookies(request, response)
 
-    def begin(self, request: Request, auth: AuthRequest, reason: Unmet
-              ) -> Response | Coroutine[Any, Any, Response]:
+    def begin(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
         """``start`` for ``/authorize``: a hinted provider that goes straight to another
         site (``providers.base.LeavesOnStart``, e.g. ``spid:<entityID>``) is started in
         the same response.
 
         Saves the browser the ``/login/start/<name>`` round trip. Called in a worker
-        thread; a hinted provider's ``start`` is async, so it comes back as a coroutine
-        for the route to await on the event loop. The pending login is remembered first
-        and the browser cookie it is bound to is set on the provider's response.
+        thread, where the provider's ``start_here`` runs too (no second hop). The pending
+        login is remembered first and the browser cookie it is bound to is set on the
+        provider's response.
         """
         hinted = self._hinted_provider(auth, reason)
         if hinted is None:
@@ -107,11 +105,7 @@ class LoginHub:
         if not (isinstance(provider, LeavesOnStart) and provider.leaves_on_start(hint or None)):
             return self.start(request, auth, reason)
         self.remember(request, auth, reason)
-        return self._start_hinted(request, auth, name, hint or None)
-
-    async def _start_hinted(self, request: Request, auth: AuthRequest, name: str,
-                            hint: str | None) -> Response:
-        response = await self.ctx.providers[name].start(request, auth, hint)
+        response = provider.start_here(request, auth, hint or None)
         return self.ctx.templates.bind_cookies(request, response)
 
     def _hinted_provider(self, auth: AuthRequest, reason: Unmet) -> tuple[str, str] | None:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from broker.errors import BrokerError, Text
+from broker.fastlane import HotRoute
 from broker.model import AuthEvent, AuthRequest, BrokerSession, ReturnBinding
 
 if TYPE_CHECKING:
@@ -136,6 +137,18 @@ class ChoiceLookup(Protocol):
 
 
 @runtime_checkable
+class HasHotRoutes(Protocol):
+    """Optional: endpoints every login crosses (a SAML ACS), for the app's fast lane.
+
+    Paths are relative to the provider's prefix (``/acs`` is served at ``/spid/acs``),
+    exact, and not in ``router`` as well. See ``broker.fastlane``.
+    """
+
+    def hot_routes(self) -> list[HotRoute]:
+        """The provider's hot endpoints, each taking the bare ``Request``."""
+
+
+@runtime_checkable
 class LeavesOnStart(Protocol):
     """Optional: a provider whose ``start`` may send the browser straight to another site.
 
@@ -147,6 +160,9 @@ class LeavesOnStart(Protocol):
 
     def leaves_on_start(self, hint: str | None) -> bool:
         """Whether ``start`` with this (already checked) hint goes off-site at once."""
+
+    def start_here(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
+        """``start`` from a worker thread (``/authorize`` is already in one)."""
 
 
 @runtime_checkable

@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import inspect
 import secrets
-from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +24,9 @@ from pydantic import BaseModel, ConfigDict
 
 from broker.context import BrokerContext
 from broker.errors import LoginExpired
+from broker.fastlane import HotRoute
 from broker.flow import unmet
+from broker.forms import BadForm, form_pairs
 from broker.model import ACR_RANK, AuthRequest, BrokerSession, ClientInfo
 from broker.oidc import authorize as authz
 from broker.oidc.backchannel import LOGOUT_TOKEN_LIFETIME, BackchannelLogout
@@ -76,14 +76,17 @@ class OidcFront:
         r.add_api_route("/.well-known/openid-configuration", self.discovery, methods=["GET"])
         r.add_api_route("/jwks", self.jwks, methods=["GET"])
         r.add_api_route("/.well-known/jwks.json", self.jwks, methods=["GET"])
-        r.add_api_route("/authorize", self.authorize, methods=["GET", "POST"])
         r.add_api_route("/authorize/consent", self.consent, methods=["POST"])
-        r.add_api_route("/token", self.token, methods=["POST"])
         r.add_api_route("/userinfo", self.userinfo, methods=["GET", "POST"])
         r.add_api_route("/introspect", self.introspect, methods=["POST"])
         r.add_api_route("/revoke", self.revoke, methods=["POST"])
         self.logout.mount(r)
         self.backchannel.mount(r)  # admin revocation of a session
+
+    def hot_routes(self) -> list[HotRoute]:
+        """``/authorize`` and ``/token``: on every login, so on the app's fast lane."""
+        return [HotRoute("/authorize", self.authorize, ("GET", "POST")),
+                HotRoute("/token", self.token, ("POST",))]
 
     # --- the seam -------------------------------------------------------------------
     def client_info(self, client_id: str) -> ClientInfo | None:
@@ -168,16 +171,13 @@ class OidcFront:
     # --- authorization endpoint -----------------------------------------------------
     async def authorize(self, request: Request) -> Response:
         if request.method == "POST":
-            items = list((await request.form()).multi_items())
+            items: list[tuple[str, Any]] = list(await form_pairs(request))
         else:
             items = list(request.query_params.multi_items())
-        outcome = await run_in_threadpool(self._authorize, request, items)
-        if inspect.iscoroutine(outcome):  # a hinted provider started in this response
-            return await outcome
-        return outcome
+        return await run_in_threadpool(self._authorize, request, items)
 
     def _authorize(self, request: Request, items: list[tuple[str, Any]]
-                   ) -> Response | Coroutine[Any, Any, Response]:
+                   ) -> Response:
         pairs = [(k, v) for k, v in items if isinstance(v, str)]
         try:
             _client, auth = authz.parse(pairs, self.registry, self.ctx.clock.now())
@@ -293,31 +293,38 @@ class OidcFront:
         return self._issue_code(pending.auth, session, self._client(pending.auth))
 
     # --- token-side endpoints (Authlib) ---------------------------------------------
-    async def _input(self, request: Request) -> HttpInput:
-        form = await request.form()
+    async def _input(self, request: Request) -> HttpInput | JSONResponse:
+        """The form as Authlib reads it, or the OAuth error for an unreadable one."""
         datalist: dict[str, list[str]] = {}
-        for k, v in form.multi_items():
-            if isinstance(v, str):
-                datalist.setdefault(k, []).append(v)
+        try:
+            pairs = await form_pairs(request)
+        except BadForm as exc:
+            return _invalid_request(exc.detail)
+        for k, v in pairs:
+            datalist.setdefault(k, []).append(v)
         return HttpInput(method=request.method, uri=f"{self.issuer}{request.url.path}",
                          headers=request.headers,
                          form={k: v[0] for k, v in datalist.items()}, datalist=datalist)
 
     async def token(self, request: Request) -> Response:
         src = await self._input(request)
+        if isinstance(src, Response):
+            return src
         if any(len(v) > 1 for v in src.datalist.values()):
-            return JSONResponse({"error": "invalid_request",
-                                 "error_description": "repeated parameters"},
-                                status_code=400, headers=NO_STORE)
+            return _invalid_request("repeated parameters")
         return await run_in_threadpool(self.server.create_token_response, src)
 
     async def introspect(self, request: Request) -> Response:
         src = await self._input(request)
+        if isinstance(src, Response):
+            return src
         return await run_in_threadpool(self.server.create_endpoint_response,
                                        "introspection", src)
 
     async def revoke(self, request: Request) -> Response:
         src = await self._input(request)
+        if isinstance(src, Response):
+            return src
         return await run_in_threadpool(self.server.create_endpoint_response, "revocation", src)
 
     # --- userinfo -------------------------------------------------------------------
@@ -357,3 +364,7 @@ def _bearer_error(status: int, error: str, description: str) -> Response:
                  "WWW-Authenticate": f'Bearer error="{error}", '
                                      f'error_description="{description}"'})
 
+
+def _invalid_request(description: str) -> JSONResponse:
+    return JSONResponse({"error": "invalid_request", "error_description": description},
+                        status_code=400, headers=NO_STORE)

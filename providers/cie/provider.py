@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from broker.errors import Text
 from broker.model import AuthRequest
@@ -74,6 +75,10 @@ class CieProvider(SamlServiceProvider):
         return True
 
     async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
+        return await run_in_threadpool(self.start_here, request, auth, hint)
+
+    def start_here(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
+        """The AuthnRequest to the CIE IdP, or our error page (worker thread)."""
         hub = self.services.hub()
         idp = self.idp()
         if idp is None:
@@ -81,7 +86,7 @@ class CieProvider(SamlServiceProvider):
                 "no CIE IdP: none or several trusted, and no idp_entity_id"), auth.tx_id)
         if hint and hint != idp.entity_id:
             return hub.fail(request, CieUnknownIdp("idp_hint names another IdP"), auth.tx_id)
-        return await self.send_request(request, auth, idp)
+        return self.send_request(request, auth, idp)
 
     def slo(self, request: Request) -> Response:
         """Declared in the metadata because the CIE schema requires it; no logout here."""

@@ -38,6 +38,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from lxml import etree
 
 from broker.errors import BrokerError
+from broker.fastlane import HotRoute
+from broker.forms import form_pairs
 from broker.model import AuthEvent, AuthRequest, ReturnBinding
 from providers.base import ProviderServices
 from providers.saml.authn import (
@@ -134,7 +136,10 @@ class SamlServiceProvider:
         self._metadata: bytes | None = None
         self._router = APIRouter()
         self._router.add_api_route("/metadata", self.metadata, methods=["GET"])
-        self._router.add_api_route("/acs", self.acs, methods=["POST", "GET"])
+
+    def hot_routes(self) -> list[HotRoute]:
+        """The ACS, on every login: on the app's fast lane (``broker.fastlane``)."""
+        return [HotRoute("/acs", self.acs, ("POST", "GET"))]
 
     # --- what a profile says ----------------------------------------------------------
     def requested_acr(self, auth: AuthRequest) -> str:
@@ -173,11 +178,11 @@ class SamlServiceProvider:
     def metadata(self) -> Response:
         return Response(self.metadata_xml(), media_type="application/samlmetadata+xml")
 
-    async def send_request(self, request: Request, auth: AuthRequest, idp: IdpInfo
-                           ) -> Response:
+    def send_request(self, request: Request, auth: AuthRequest, idp: IdpInfo) -> Response:
+        """The signed AuthnRequest to ``idp`` (call from a worker thread: it signs and
+        stores), with the return cookie that lets the IdP's cross-site POST complete."""
         hub = self.services.hub()
-        returning = hub.return_binding(request, auth)
-        response = await run_in_threadpool(self._send_request, auth, idp, returning)
+        response = self._send_request(auth, idp, hub.return_binding(request, auth))
         hub.expect_cross_site_return(request, response, urlsplit(self.endpoints.acs_url).path,
                                      self.cfg.request_ttl)
         return response
@@ -217,8 +222,7 @@ class SamlServiceProvider:
         """
         posted: dict[str, str] | None = None
         if request.method != "GET":
-            form = await request.form()
-            posted = {k: v for k, v in form.items() if isinstance(v, str)}
+            posted = dict(await form_pairs(request))  # a repeated field: the last one
         return await run_in_threadpool(self._acs, request, posted)
 
     def _acs(self, request: Request, posted: dict[str, str] | None) -> Response:

@@ -1,9 +1,13 @@
 """Namespaces, hardened parsing and strict SAML time handling.
 
-Parsing goes through python3-saml's ``OneLogin_Saml2_XML.to_etree`` (defusedxml: no
-DTD, no entities, no network). Times are parsed with one strict pattern because the
-SPID conformance suite sends malformed ones (``2018-09-04``, ``2018.09.18``) that a
-lenient parser would accept.
+Parsing refuses any DTD (so no entity can be declared, let alone expanded), never
+touches the network, and drops comments and processing instructions while parsing: a
+comment inside a signed value (``TINIT-AAA<!---->BBB``) cannot cut the text we read
+short of what the IdP signed (exclusive c14n without comments signs ``AAABBB``). This
+is python3-saml's defusedxml policy in lxml's own parser options: its element class
+filters every child iteration in Python, ~0.15 ms per SAML response. Times are parsed
+with one strict pattern because the SPID conformance suite sends malformed ones
+(``2018-09-04``, ``2018.09.18``) that a lenient parser would accept.
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ import base64
 import binascii
 import re
 import secrets
+import threading
 import zlib
 from datetime import UTC, datetime
 
 from lxml import etree
-from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 NS = {
     "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",
@@ -54,15 +58,30 @@ def q(prefix: str, local: str) -> str:
     return f"{{{NS[prefix]}}}{local}"
 
 
+_PARSERS = threading.local()  # an lxml parser is not to be shared between threads
+
+
+def _parser() -> etree.XMLParser:
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+            remove_comments=True, remove_pis=True, huge_tree=False)
+    return parser
+
+
 def parse(xml: bytes | str) -> etree._Element:
-    """Parse untrusted XML safely; raise ``XmlError`` on anything odd."""
+    """Parse untrusted XML safely; raise ``XmlError`` on anything odd (a DTD included)."""
     data = xml.encode() if isinstance(xml, str) else xml
     if len(data) > MAX_MESSAGE_BYTES:
         raise XmlError("message too large")
     try:
-        root = OneLogin_Saml2_XML.to_etree(data)
-    except Exception as exc:  # defusedxml raises several unrelated types
+        root = etree.fromstring(data, _parser())
+    except (etree.XMLSyntaxError, ValueError) as exc:
         raise XmlError(f"not well-formed XML: {type(exc).__name__}") from exc
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None:
+        raise XmlError("DTD not allowed")
     return root
 
 

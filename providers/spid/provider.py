@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from broker.errors import BrokerError, Text
 from broker.model import AuthEvent, AuthRequest
@@ -61,6 +62,10 @@ class SpidProvider(SamlServiceProvider):
         return bool(hint)
 
     async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
+        return await run_in_threadpool(self.start_here, request, auth, hint)
+
+    def start_here(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
+        """The IdP list, or with an IdP named the AuthnRequest to it (worker thread)."""
         hub = self.services.hub()
         if not hint:
             return hub.render(request, "spid_idps.html", {
@@ -68,7 +73,7 @@ class SpidProvider(SamlServiceProvider):
         idp = self.registry.get(hint)
         if idp is None:
             return hub.fail(request, SpidUnknownIdp("IdP not trusted or unknown"), auth.tx_id)
-        return await self.send_request(request, auth, idp)
+        return self.send_request(request, auth, idp)
 
     async def logout(self, request: Request, event: AuthEvent, return_to: str) -> Response | None:
         return await self.slo.start(request, event, return_to)

@@ -115,6 +115,22 @@ def test_wrong_code_verifier_fails_and_burns_the_code(broker):
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
 
+def test_token_endpoint_refuses_other_methods_and_oversized_forms(broker):
+    http = httpx.Client(base_url=broker.url)
+    got = http.get("/token")
+    assert got.status_code == 405 and "location" not in got.headers
+    flood = "&".join(f"x{i}=1" for i in range(1001))
+    response = http.post("/token", content=flood, auth=("demo-rp", "demo-rp-secret"),
+                         headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert response.headers["cache-control"] == "no-store"
+    repeated = http.post("/token", content="grant_type=a&grant_type=b",
+                         auth=("demo-rp", "demo-rp-secret"),
+                         headers={"content-type": "application/x-www-form-urlencoded"})
+    assert repeated.status_code == 400 and repeated.json()["error"] == "invalid_request"
+
+
 def test_missing_code_verifier_is_refused(broker):
     rp = demo_rp(broker.url)
     browser, _pending, code = _code(broker, rp)

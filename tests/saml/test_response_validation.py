@@ -356,7 +356,11 @@ def test_doctype_and_entities_refused(saml: SamlPair):
     req, exp = saml.request()
     xml = saml.idp.response_xml(req, saml.idp.users["mario.rossi"])
     evil = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + xml
-    _refused(evil, exp, "not well-formed")
+    _refused(evil, exp, "DTD not allowed")
+    body = xml.split(b"?>", 1)[1] if xml.startswith(b"<?xml") else xml
+    for doctype in (b'<!DOCTYPE r [<!ENTITY e "x">]>', b'<!DOCTYPE r SYSTEM "http://e.x/d">',
+                    b"<!DOCTYPE r>"):
+        _refused(doctype + body, exp, "DTD not allowed")
 
 
 # --- failure statuses ---

@@ -1,0 +1,62 @@
+"""Reading ``application/x-www-form-urlencoded`` bodies, fast for SAML's large fields.
+
+A SAML response arrives as one 10-20 KB base64 field. ``urllib``'s and python-multipart's
+decoders unescape it through a regular expression, ~80 us per response; base64 needs
+only ``%2B``, ``%2F`` and ``%3D`` undone, three C-level replaces. Any other escape takes
+the general decoder, so the result is always exactly ``urllib.parse.unquote_plus``'s.
+Other content types (multipart) go to Starlette's parser.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_plus
+
+from starlette.requests import Request
+
+from broker.errors import BrokerError, Text
+
+MAX_FIELDS = 1000  # Starlette's default for a form
+_BASE64_ESCAPES = ("%2B", "%2F", "%3D", "%2b", "%2f", "%3d")
+
+
+class BadForm(BrokerError):
+    code = "invalid_request"  # the OAuth error too: /token answers it as JSON
+    status = 400
+    message = Text("Il modulo inviato non è leggibile.", "The submitted form is unreadable.")
+
+
+def unquote_field(value: str) -> str:
+    """``unquote_plus(value)``, in C for the characters base64 and tokens use."""
+    if "%" not in value:
+        return value.replace("+", " ") if "+" in value else value
+    if value.count("%") != sum(value.count(e) for e in _BASE64_ESCAPES):
+        return unquote_plus(value)
+    return (value.replace("+", " ").replace("%2B", "+").replace("%2b", "+")
+            .replace("%2F", "/").replace("%2f", "/").replace("%3D", "=").replace("%3d", "="))
+
+
+def parse_urlencoded(body: bytes) -> list[tuple[str, str]]:
+    """The fields of a urlencoded body, in order, blank values kept; ``BadForm`` when it
+    has more than ``MAX_FIELDS`` fields."""
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:  # raw non-ASCII bytes: not what a browser sends
+        text = body.decode("utf-8", errors="replace")
+    pairs = []
+    for part in text.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        pairs.append((unquote_field(name), unquote_field(value)))
+        if len(pairs) > MAX_FIELDS:
+            raise BadForm(f"more than {MAX_FIELDS} form fields")
+    return pairs
+
+
+async def form_pairs(request: Request) -> list[tuple[str, str]]:
+    """Every text field of the request's form (urlencoded or multipart), in order."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
+        return parse_urlencoded(await request.body())
+    form = await request.form()
+    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
