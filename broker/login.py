@@ -156,7 +156,15 @@ class LoginHub:
         return await run_in_threadpool(self.complete_here, request, tx_id, event)
 
     def complete_here(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
-        """``complete`` for a provider already in a worker thread (no second hop)."""
+        """``complete`` for a provider already in a worker thread (no second hop).
+
+        The login's writes (session, code, pending login, audit) are one batch: on SQLite
+        one commit, and a failure half-way leaves none of them.
+        """
+        with self.ctx.db.batch():
+            return self._complete(request, tx_id, event)
+
+    def _complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
         try:
             pending = self._reuse_or_load(request, tx_id)
             auth = pending.auth

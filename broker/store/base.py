@@ -61,6 +61,14 @@ class Database(Protocol):
 
     def query(self, sql: str, params: tuple = ()) -> Iterator[sqlite3.Row]: ...
 
+    def batch(self) -> AbstractContextManager[object]:
+        """Group this thread's writes (one request's) where a commit is what they cost.
+
+        SQLite: one transaction, one commit instead of one per write, and all or nothing.
+        PostgreSQL: nothing; each write keeps its own round trip and transaction, since
+        holding one open would hold the audit chain's lock against every other process.
+        """
+
     def audit_append(self, at: str, kind: str, data: str, lock: str) -> None:
         """Append one entry to the ``audit`` table, chained to the last one (``prev`` and
         ``hash`` by ``audit_digest``), atomically against every other writer; ``lock``

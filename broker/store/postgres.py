@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any
 
@@ -119,6 +119,10 @@ class PostgresDatabase:
                 yield conn
             finally:
                 self._local.conn = None
+
+    def batch(self) -> AbstractContextManager[None]:
+        """``Database.batch``: no grouping on PostgreSQL (see the protocol)."""
+        return nullcontext()
 
     def audit_append(self, at: str, kind: str, data: str, lock: str) -> None:
         """One round trip for ``broker.audit``'s append (migration 0002's function).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from broker.clock import Clock
@@ -99,6 +99,10 @@ class SqliteDatabase:
                 raise
             else:
                 conn.execute("COMMIT")
+
+    def batch(self) -> AbstractContextManager[sqlite3.Connection]:
+        """``Database.batch``: this thread's writes in one transaction until the end."""
+        return self.transaction()
 
     def execute_script(self, sql: str) -> None:
         with self._lock:
