@@ -30,7 +30,6 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 """
 
-GENESIS = AUDIT_GENESIS
 FORBIDDEN_KEYS = frozenset({"pin", "password", "secret", "token", "code", "client_secret"})
 
 
@@ -75,7 +74,7 @@ class AuditLog:
 
     def verify(self) -> tuple[bool, str]:
         """Walk the whole chain; (True, summary) or (False, the first broken entry)."""
-        prev = GENESIS
+        prev = AUDIT_GENESIS
         count = 0
         for seq, at, kind, data, stored_prev, stored_hash in self.db.query(
                 "SELECT seq, at, kind, data, prev, hash FROM audit ORDER BY seq"):

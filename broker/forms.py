@@ -28,7 +28,7 @@ class BadForm(BrokerError):
 def unquote_field(value: str) -> str:
     """``unquote_plus(value)``, in C for the characters base64 and tokens use."""
     if "%" not in value:
-        return value.replace("+", " ") if "+" in value else value
+        return value.replace("+", " ")
     if value.count("%") != sum(value.count(e) for e in _BASE64_ESCAPES):
         return unquote_plus(value)
     return (value.replace("+", " ").replace("%2B", "+").replace("%2b", "+")
