@@ -1,0 +1,70 @@
+"""One SQLite connection per process, shared by the worker threads in turn.
+
+A transaction belongs to the thread that opened it: another thread's statements neither
+join it (they would be rolled back with it) nor see its uncommitted rows, and a
+``RETURNING`` row is read before any other thread can use the connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from broker.clock import FixedClock
+from broker.store.sqlite import SqliteDatabase, SqliteEphemeralStore
+from tests.store.test_durable_contract import T0
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_rolled_back_transaction_takes_no_other_threads_write_with_it(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "varco.db")
+    store = SqliteEphemeralStore(db, FixedClock(T0))
+    inside, other_done = threading.Event(), threading.Event()
+    seen_by_other: list[str | None] = []
+
+    def other() -> None:
+        inside.wait(5)
+        seen_by_other.append(store.get("t", "a"))  # A's uncommitted row: not visible
+        store.put("t", "b", "from B", 60)  # waits for A's transaction, then commits alone
+        other_done.set()
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    with pytest.raises(Boom), db.transaction():
+        store.put("t", "a", "from A", 60)
+        inside.set()
+        assert not other_done.wait(0.3)  # B is held back while A's transaction is open
+        raise Boom
+    worker.join(5)
+    assert other_done.is_set()
+    assert seen_by_other == [None]
+    assert store.get("t", "a") is None  # A's write went with its rollback
+    assert store.get("t", "b") == "from B"  # B's did not
+
+
+def test_take_hands_each_value_to_exactly_one_of_many_threads(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "varco.db")
+    store = SqliteEphemeralStore(db, FixedClock(T0))
+    keys = [f"k{i}" for i in range(200)]
+    store.put_many([("t", k, f"v-{k}", 60) for k in keys])
+    taken: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def taker() -> None:
+        for k in keys:
+            value = store.take("t", k)
+            if value is not None:
+                with lock:
+                    taken.append((k, value))
+
+    threads = [threading.Thread(target=taker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(taken) == sorted((k, f"v-{k}") for k in keys)  # each once, none lost
