@@ -17,6 +17,8 @@ from starlette.requests import Request as StarletteRequest
 
 from broker.errors import BrokerError, Text
 from broker.model import Frozen
+from broker.oidc.server import HttpInput
+from broker.threads import in_thread
 
 
 class AdminAuthError(BrokerError):
@@ -48,15 +50,15 @@ def require_admin(scope: str) -> Callable[[Request], Awaitable[AdminCaller]]:
     """
 
     async def dependency(request: StarletteRequest) -> AdminCaller:
-        from fastapi.concurrency import run_in_threadpool
-
         front = request.app.state.ctx.front
         src = await front._input(request)
+        if not isinstance(src, HttpInput):  # an unreadable form: its OAuth error
+            raise AdminAuthError("admin client auth failed: unreadable form")
         try:
-            client = await run_in_threadpool(front.server.authenticate_client,
-                                             front.server.create_oauth2_request(src),
-                                             ["client_secret_basic", "client_secret_post",
-                                              "private_key_jwt"], "admin")
+            client = await in_thread(front.server.authenticate_client,
+                                     front.server.create_oauth2_request(src),
+                                     ["client_secret_basic", "client_secret_post",
+                                      "private_key_jwt"], "admin")
         except Exception as exc:  # Authlib raises its OAuth2Error family here
             raise AdminAuthError(f"admin client auth failed: {type(exc).__name__}") from exc
         scopes = tuple(client.config.admin_scopes)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,7 +22,8 @@ from broker.clock import Clock, SystemClock
 from broker.config import Settings
 from broker.context import BrokerContext
 from broker.errors import BadRequest, BrokerError, ConfigError, NotFound, ServiceUnavailable
-from broker.fastlane import FastLane
+from broker.fastlane import ErrorHandler, FastLane
+from broker.forms import MAX_BODY_BYTES
 from broker.login import LoginHub
 from broker.mapping import MappingSet
 from broker.ops import MeteredAuditLog
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     # FastAPI's OpenTelemetry bridge looks up the global providers on every request even
     # when none is configured; Varco exports Prometheus metrics and JSON logs instead.
     app = FastAPI(title="Varco", docs_url=None, redoc_url=None, openapi_url=None,
+                  max_body_size=MAX_BODY_BYTES,  # 413 past it (a route may allow more)
                   telemetry={"tracing": False, "metrics": False, "logs": False,
                              "operation_spans": False})
     app.state.ctx = ctx
@@ -106,7 +108,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
         app.include_router(demo_rp_router(ctx), prefix="/demo-rp")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    _install_error_pages(app, hub)
+    on_error = _install_error_pages(app, hub)
+    stack = app.build_middleware_stack
+    app.build_middleware_stack = (  # type: ignore[method-assign]
+        lambda: lane.dispatcher(app, stack(), app.router, on_error))
     app.include_router(ops.install(app, ctx))  # after the access log: request id outermost
     ctx.audit.record("broker.start", issuer=issuer, providers=sorted(ctx.providers))
     return app
@@ -158,8 +163,9 @@ def _build_providers(settings: Settings, services: ProviderServices) -> dict[str
             for name, cfg in configs.items() if cfg.enabled}
 
 
-def _install_error_pages(app: FastAPI, hub: LoginHub) -> None:
-    """One place where every error becomes a readable page with an error id."""
+def _install_error_pages(app: FastAPI, hub: LoginHub) -> ErrorHandler:
+    """One place where every error becomes a readable page with an error id; returns the
+    same choice as one function, for the fast lane (which runs outside the handlers)."""
 
     @app.exception_handler(BrokerError)
     async def broker_error(request: Request, exc: BrokerError):
@@ -187,3 +193,14 @@ def _install_error_pages(app: FastAPI, hub: LoginHub) -> None:
         error = ServiceUnavailable("unexpected error", status=500)
         log.exception("error_id=%s unexpected error on %s", error.error_id, request.url.path)
         return hub.fail(request, error)
+
+    async def any_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, BrokerError):
+            return await broker_error(request, exc)
+        if isinstance(exc, RequestValidationError):
+            return await validation_error(request, exc)
+        if isinstance(exc, StarletteHTTPException):
+            return await http_error(request, exc)
+        return await unexpected(request, exc)
+
+    return any_error

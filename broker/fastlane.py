@@ -1,12 +1,19 @@
-"""The login path's endpoints, found by one dictionary lookup before any other route.
+"""The login path's endpoints, answered before FastAPI's middleware stack and router.
 
-FastAPI 0.165 matches a request against every route of every included router in turn
-(twice: once to choose, once to handle) and then resolves the endpoint's dependencies.
-The few endpoints every login crosses (``/authorize``, ``/token``, the SAML ACS) take the
-bare ``Request`` and need none of that, so they are plain Starlette routes kept in a
-``FastLane``, the first entry of the app's route list: an exact path is one dict lookup.
-Everything else (error pages, 405 for a wrong method, the access log and metrics by route
-template) works as for any route.
+FastAPI 0.165 sends every request through five middleware layers (server errors,
+telemetry, body limit, exception handlers, dependency exit stack), then matches it
+against every route of every included router in turn (twice: once to choose, once to
+handle). On the event loop that is ~100 us per request, a third of the loop's work for
+a login request. The few endpoints every login crosses (``/authorize``, ``/token``, the
+SAML ACS, the PIN form's POST) take the bare ``Request`` and need none of it: their
+exact path and method are one dictionary lookup in ``FastLane.dispatcher``, which calls
+the endpoint directly and turns an exception into the same error page or OAuth error as
+the app's exception handlers (``ErrorHandler``). Those endpoints cap their own bodies
+(``broker.forms``).
+
+The lane is also the first entry of the app's route list, so a wrong method on a hot
+path still gets Starlette's 405, ``url_for`` finds the endpoints, and the access log and
+metrics see the route template as for any route.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route, get_route_path
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 _SELECTED = "varco.fastlane.route"
 
 
@@ -39,13 +47,16 @@ class FastLane(BaseRoute):
 
     def __init__(self) -> None:
         self._by_path: dict[str, list[Route]] = {}
+        self._exact: dict[tuple[str, str], Route] = {}  # (method, path): the dispatcher's
 
     def add(self, hot: HotRoute, prefix: str = "") -> None:
         path = prefix + hot.path
         if "{" in path:
             raise ValueError(f"fast lane routes have exact paths: {path}")
-        self._by_path.setdefault(path, []).append(
-            Route(path, hot.endpoint, methods=list(hot.methods)))
+        route = Route(path, hot.endpoint, methods=list(hot.methods))
+        self._by_path.setdefault(path, []).append(route)
+        for method in route.methods or ():
+            self._exact.setdefault((method, path), route)
 
     @property
     def paths(self) -> list[str]:
@@ -80,3 +91,34 @@ class FastLane(BaseRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await scope[_SELECTED].handle(scope, receive, send)
+
+    def dispatcher(self, app: ASGIApp, inner: ASGIApp, router: Any,
+                   on_error: ErrorHandler) -> ASGIApp:
+        """An ASGI app answering the lane's exact (method, path) pairs itself, passing
+        everything else to ``inner`` (the app's middleware stack).
+
+        ``app`` and ``router`` go into the scope as Starlette would put them
+        (``request.app.state``, ``url_for``); ``scope["route"]`` is set for the metrics.
+        An exception from the endpoint becomes ``on_error``'s response, as the app's
+        exception handlers would answer it.
+        """
+        exact = self._exact
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            route = None
+            if scope["type"] == "http" and not scope.get("root_path"):
+                route = exact.get((scope["method"], scope["path"]))
+            if route is None:
+                await inner(scope, receive, send)
+                return
+            scope["app"] = app
+            scope["router"] = router
+            scope["route"] = route
+            request = Request(scope, receive, send)
+            try:
+                response = await route.endpoint(request)
+            except Exception as exc:
+                response = await on_error(request, exc)
+            await response(scope, receive, send)
+
+        return dispatch

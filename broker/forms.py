@@ -16,6 +16,10 @@ from starlette.requests import Request
 from broker.errors import BrokerError, Text
 
 MAX_FIELDS = 1000  # Starlette's default for a form
+# A request body: the app's limit (FastAPI ``max_body_size``, a route may raise it) and
+# the fast lane's forms'. The largest legitimate one on the login path is a SAML response
+# of at most 256 KiB decoded (``providers.saml.xmlutil``), ~350 KiB as a base64 field.
+MAX_BODY_BYTES = 1024 * 1024
 _BASE64_ESCAPES = ("%2B", "%2F", "%3D", "%2b", "%2f", "%3d")
 
 
@@ -23,6 +27,11 @@ class BadForm(BrokerError):
     code = "invalid_request"  # the OAuth error too: /token answers it as JSON
     status = 400
     message = Text("Il modulo inviato non è leggibile.", "The submitted form is unreadable.")
+
+
+class FormTooLarge(BadForm):
+    status = 413
+    message = Text("Il modulo inviato è troppo grande.", "The submitted form is too large.")
 
 
 def unquote_field(value: str) -> str:
@@ -54,9 +63,29 @@ def parse_urlencoded(body: bytes) -> list[tuple[str, str]]:
 
 
 async def form_pairs(request: Request) -> list[tuple[str, str]]:
-    """Every text field of the request's form (urlencoded or multipart), in order."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
-        return parse_urlencoded(await request.body())
+    """Every text field of the request's form (urlencoded or multipart), in order.
+
+    At most ``MAX_BODY_BYTES``: the fast lane's endpoints use this and run outside the
+    app's body limit. ``FormTooLarge`` (413) before reading a body declared too large,
+    or as soon as one sent in chunks goes past the limit.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise FormTooLarge(f"content-length {declared[:20]!r} over {MAX_BODY_BYTES}")
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        return parse_urlencoded(await _body(request))
+    if media == "multipart/form-data" and declared is None:  # no cap on Starlette's parser
+        raise FormTooLarge("a multipart form without content-length")
     form = await request.form()
     return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+
+
+async def _body(request: Request) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise FormTooLarge(f"body over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

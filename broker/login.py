@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -36,6 +35,7 @@ from broker.model import (
     ReturnBinding,
 )
 from broker.policy import PolicyInput
+from broker.threads import in_thread
 from broker.web import BROWSER_COOKIE
 from providers.base import ChoiceLookup, LeavesOnStart, LogoutCapable, Provider
 
@@ -153,7 +153,7 @@ class LoginHub:
         return self._load(request, tx_id)
 
     async def complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
-        return await run_in_threadpool(self.complete_here, request, tx_id, event)
+        return await in_thread(self.complete_here, request, tx_id, event)
 
     def complete_here(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
         """``complete`` for a provider already in a worker thread (no second hop).
@@ -375,7 +375,7 @@ class LoginHub:
     async def start_provider(self, request: Request, name: str, tx: str | None = None,
                              hint: str | None = None) -> Response:
         try:
-            auth = await run_in_threadpool(self.pending, request, tx or "")
+            auth = await in_thread(self.pending, request, tx or "")
             provider = self.ctx.providers.get(name)
             if provider is None or not self._offerable(name, auth):
                 raise NotFound(f"provider {name!r} not enabled for this request")

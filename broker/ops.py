@@ -31,7 +31,6 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -47,6 +46,7 @@ from prometheus_client.registry import Collector
 
 from broker.audit import AuditLog
 from broker.context import BrokerContext
+from broker.threads import in_thread
 
 log = logging.getLogger("varco.ops")
 
@@ -259,7 +259,7 @@ class Ops:
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
     async def readyz(self) -> JSONResponse:
-        problems = await run_in_threadpool(self.readiness)
+        problems = await in_thread(self.readiness)
         body: dict[str, Any] = {"status": "ready" if not problems else "not ready",
                                 "problems": problems}
         policy_problems = self.ctx.policy.problems
@@ -269,7 +269,7 @@ class Ops:
                             headers={"Cache-Control": "no-store"})
 
     async def metrics(self) -> Response:
-        data = await run_in_threadpool(generate_latest, REGISTRY)
+        data = await in_thread(generate_latest, REGISTRY)
         return Response(data, media_type=CONTENT_TYPE_LATEST,
                         headers={"Cache-Control": "no-store"})
 

@@ -39,3 +39,51 @@ def test_url_path_for_answers_for_its_routes_and_passes_on_others() -> None:
     assert router.url_path_for("_ok") == "/token"
     with pytest.raises(NoMatchFound):
         router.url_path_for("unknown")
+
+
+class _Refused(Exception):
+    pass
+
+
+async def _refuse(request):
+    raise _Refused("no")
+
+
+async def _echo(request):
+    return PlainTextResponse(f"{request.method} {request.url.path} "
+                             f"{request.app.state.tag} {request.url_for('_echo')}")
+
+
+def _dispatched_app():
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    lane = FastLane()
+    lane.add(HotRoute("/echo", _echo, ("POST",)))
+    lane.add(HotRoute("/refuse", _refuse, ("POST",)))
+
+    async def on_error(request, exc):
+        return PlainTextResponse(f"page for {type(exc).__name__}", status_code=418)
+
+    async def inner(scope, receive, send):  # the rest of the app: never for a hot pair
+        await PlainTextResponse(f"inner {scope['method']} {scope['path']}")(scope, receive,
+                                                                           send)
+
+    app = Starlette()
+    app.state.tag = "state-ok"
+    app.router.routes.append(lane)
+    return TestClient(lane.dispatcher(app, inner, app.router, on_error))
+
+
+def test_the_dispatcher_answers_hot_pairs_itself_and_passes_on_the_rest() -> None:
+    client = _dispatched_app()
+    r = client.post("/echo")
+    assert r.text == "POST /echo state-ok http://testserver/echo"  # app, router in scope
+    assert client.get("/echo").text == "inner GET /echo"  # another method: the app's 405
+    assert client.post("/echo/").text == "inner POST /echo/"
+    assert client.get("/elsewhere").text == "inner GET /elsewhere"
+
+
+def test_an_error_in_a_hot_endpoint_gets_the_apps_error_answer() -> None:
+    r = _dispatched_app().post("/refuse")
+    assert (r.status_code, r.text) == (418, "page for _Refused")

@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -36,6 +35,7 @@ from broker.oidc.keys import JWKS_MAX_AGE, KEY_RELOAD_INTERVAL, KeyStore
 from broker.oidc.logout import LogoutRoutes
 from broker.oidc.server import HttpInput, VarcoAuthorizationServer
 from broker.oidc.tokens import CodeRecord, Grant, TokenStore
+from broker.threads import in_thread
 
 NS_CONSENT = "oidc:consent"
 NS_SID = "oidc:sid"
@@ -174,7 +174,7 @@ class OidcFront:
             items: list[tuple[str, Any]] = list(await form_pairs(request))
         else:
             items = list(request.query_params.multi_items())
-        return await run_in_threadpool(self._authorize, request, items)
+        return await in_thread(self._authorize, request, items)
 
     def _authorize(self, request: Request, items: list[tuple[str, Any]]
                    ) -> Response:
@@ -275,7 +275,7 @@ class OidcFront:
     async def consent(self, request: Request) -> Response:
         form = await request.form()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        return await run_in_threadpool(self._consent, request, fields)
+        return await in_thread(self._consent, request, fields)
 
     def _consent(self, request: Request, form: dict[str, str]) -> Response:
         self.ctx.templates.verify_csrf(request, form.get("csrf_token"))
@@ -312,20 +312,20 @@ class OidcFront:
             return src
         if any(len(v) > 1 for v in src.datalist.values()):
             return _invalid_request("repeated parameters")
-        return await run_in_threadpool(self.server.create_token_response, src)
+        return await in_thread(self.server.create_token_response, src)
 
     async def introspect(self, request: Request) -> Response:
         src = await self._input(request)
         if isinstance(src, Response):
             return src
-        return await run_in_threadpool(self.server.create_endpoint_response,
-                                       "introspection", src)
+        return await in_thread(self.server.create_endpoint_response,
+                               "introspection", src)
 
     async def revoke(self, request: Request) -> Response:
         src = await self._input(request)
         if isinstance(src, Response):
             return src
-        return await run_in_threadpool(self.server.create_endpoint_response, "revocation", src)
+        return await in_thread(self.server.create_endpoint_response, "revocation", src)
 
     # --- userinfo -------------------------------------------------------------------
     async def userinfo(self, request: Request) -> Response:
@@ -338,7 +338,7 @@ class OidcFront:
             form = await request.form()
             candidate = form.get("access_token")
             token = candidate if isinstance(candidate, str) and candidate else None
-        return await run_in_threadpool(self._userinfo, token)
+        return await in_thread(self._userinfo, token)
 
     def _userinfo(self, token: str | None) -> Response:
         if not token:

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from broker.errors import BadRequest, Text
 from broker.oidc.clients import Client
 from broker.oidc.idtoken import InvalidHint, verify_hint
+from broker.threads import in_thread
 from broker.web import SECURITY_HEADERS
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class LogoutRoutes:
         else:
             items = request.query_params.items()
         params = {k: v for k, v in items if isinstance(v, str)}
-        response = await run_in_threadpool(self._logout, request, params)
+        response = await in_thread(self._logout, request, params)
         return await self._provider_logout(request, response)
 
     def _logout(self, request: Request, params: dict[str, str]) -> Response:
@@ -96,7 +96,7 @@ class LogoutRoutes:
 
     async def confirm(self, request: Request) -> Response:
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-        response = await run_in_threadpool(self._confirm, request, form)
+        response = await in_thread(self._confirm, request, form)
         return await self._provider_logout(request, response)
 
     async def _provider_logout(self, request: Request, response: Response) -> Response:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from fastapi import Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from broker.errors import Text
 from broker.model import AuthRequest
+from broker.threads import in_thread
 from providers.base import ProviderServices
 from providers.cie.config import CieConfig
 from providers.cie.errors import CIE_ERRORS, CieNoSingleLogout, CieUnknownIdp
@@ -75,7 +75,7 @@ class CieProvider(SamlServiceProvider):
         return True
 
     async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
-        return await run_in_threadpool(self.start_here, request, auth, hint)
+        return await in_thread(self.start_here, request, auth, hint)
 
     def start_here(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
         """The AuthnRequest to the CIE IdP, or our error page (worker thread)."""

@@ -33,12 +33,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict
-from starlette.concurrency import run_in_threadpool
 
 from broker.audit import AuditLog
 from broker.errors import BrokerError, Text
 from broker.fiscal_code import mask
 from broker.model import ACR_CNS, AuthEvent, AuthRequest
+from broker.threads import in_thread
 from providers.base import LoginHub, ProviderServices
 from providers.cns.chain import ChainVerifier, load_pem_bundle
 from providers.cns.config import CnsConfig
@@ -108,9 +108,9 @@ class CnsProvider:
 
     async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
         challenge = secrets.token_urlsafe(32)
-        await run_in_threadpool(self.services.ephemeral.put, CHALLENGES, challenge,
-                                Challenge(tx=auth.tx_id).model_dump_json(),
-                                self.config.challenge_ttl)
+        await in_thread(self.services.ephemeral.put, CHALLENGES, challenge,
+                        Challenge(tx=auth.tx_id).model_dump_json(),
+                        self.config.challenge_ttl)
         root = request.scope.get("root_path", "")
         context = {
             "tx": auth.tx_id,
@@ -136,27 +136,27 @@ class CnsProvider:
             error = CnsUntrustedProxy(
                 f"certificate endpoint called from untrusted address "
                 f"{request.client.host if request.client else '?'}")
-            await run_in_threadpool(self._audit_refusal, error, None)
+            await in_thread(self._audit_refusal, error, None)
             return self.hub.fail(request, error)
-        raw = await run_in_threadpool(self.services.ephemeral.take, CHALLENGES,
-                                      request.query_params.get("c", "")[:128])
+        raw = await in_thread(self.services.ephemeral.take, CHALLENGES,
+                              request.query_params.get("c", "")[:128])
         if raw is None:
             error = CnsChallengeInvalid("unknown, expired or already used challenge")
-            await run_in_threadpool(self._audit_refusal, error, None)
+            await in_thread(self._audit_refusal, error, None)
             return self.hub.fail(request, error)
         tx = Challenge.model_validate_json(raw).tx
         try:
-            card = await run_in_threadpool(self._verify, request.headers.get(CERT_HEADER))
+            card = await in_thread(self._verify, request.headers.get(CERT_HEADER))
             outcome = Outcome(tx=tx, event=self._event(card))
             log.info("cns: certificate %s of %s verified", card.serial,
                      mask(card.holder.fiscal_code))
         except CnsError as error:
-            await run_in_threadpool(self._audit_refusal, error, tx)
+            await in_thread(self._audit_refusal, error, tx)
             outcome = Outcome(tx=tx, error=error.code, error_id=error.error_id,
                               detail=error.detail)
         token = secrets.token_urlsafe(32)
-        await run_in_threadpool(self.services.ephemeral.put, OUTCOMES, token,
-                                outcome.model_dump_json(), OUTCOME_TTL)
+        await in_thread(self.services.ephemeral.put, OUTCOMES, token,
+                        outcome.model_dump_json(), OUTCOME_TTL)
         response = RedirectResponse(f"{self.services.base_url()}/cns/done?r={token}",
                                     status_code=303)
         response.headers["Cache-Control"] = "no-store"
@@ -185,8 +185,8 @@ class CnsProvider:
     # -- step 3: back on the main site -------------------------------------------------
 
     async def done(self, request: Request) -> Response:
-        raw = await run_in_threadpool(self.services.ephemeral.take, OUTCOMES,
-                                      request.query_params.get("r", "")[:128])
+        raw = await in_thread(self.services.ephemeral.take, OUTCOMES,
+                              request.query_params.get("r", "")[:128])
         if raw is None:
             return self.hub.fail(request, CnsChallengeInvalid("unknown or used outcome token"))
         outcome = Outcome.model_validate_json(raw)

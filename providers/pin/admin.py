@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from broker.admin_auth import AdminCaller, require_admin
 from broker.errors import BadRequest, InvalidFiscalCode, NotFound, Text
 from broker.fiscal_code import normalize_person
 from broker.outbox import Status
+from broker.threads import in_thread
 from providers.pin import records
 from providers.pin.lifecycle import LifecycleError
 from providers.pin.uploads import read_file
@@ -122,10 +122,10 @@ def admin_router(provider: PinProvider) -> APIRouter:
                       approve: bool) -> JSONResponse:
         body = await _body(request, "operator", "reason")
         try:
-            decided = await run_in_threadpool(
+            decided = await in_thread(
                 lambda: life.decide_conversion(conversion_id, approve=approve,
-                                               operator=_operator(caller, body),
-                                               reason=body["reason"]))
+                                       operator=_operator(caller, body),
+                                       reason=body["reason"]))
         except LifecycleError as exc:
             raise _conflict(exc) from exc
         return JSONResponse({"conversion": decided.public()}, headers=NO_STORE)
@@ -145,7 +145,7 @@ def admin_router(provider: PinProvider) -> APIRouter:
         body = await _body(request, "fiscal_code", "operator", "reason")
         cf = _cf(body["fiscal_code"])
         channel = "telephone" if (await _optional(request, "channel")) == "telephone" else "web"
-        done = await run_in_threadpool(lambda: life.revoke(
+        done = await in_thread(lambda: life.revoke(
             cf, actor=_operator(caller, body), reason=body["reason"],
             channel=channel))  # type: ignore[arg-type]
         if not done:
@@ -157,7 +157,7 @@ def admin_router(provider: PinProvider) -> APIRouter:
         body = await _body(request, "fiscal_code", "operator", "reason")
         cf = _cf(body["fiscal_code"])
         try:
-            issued = await run_in_threadpool(lambda: life.reissue_letter(
+            issued = await in_thread(lambda: life.reissue_letter(
                 cf, None, actor=_operator(caller, body), reason=body["reason"]))
         except LifecycleError as exc:
             raise _conflict(exc) from exc
@@ -189,7 +189,7 @@ def admin_router(provider: PinProvider) -> APIRouter:
                                       operator=_operator(caller, body), reason=body["reason"])
             return ok
 
-        if not await run_in_threadpool(run):
+        if not await in_thread(run):
             raise Conflict("admin pin: message unknown or already sent")
         life.kick()
         return JSONResponse({"retrying": True}, headers=NO_STORE)
@@ -200,9 +200,9 @@ def admin_router(provider: PinProvider) -> APIRouter:
         body = await _body(request, "fiscal_code", "telephone_pin", "operator")
         cf = _cf(body["fiscal_code"])
         pin = re.sub(r"\s", "", body["telephone_pin"])
-        await run_in_threadpool(provider.limiter.check, "telephone_verify", cf,
-                                f"client:{caller.client_id}")
-        ok = await run_in_threadpool(lambda: life.verify_telephone(
+        await in_thread(provider.limiter.check, "telephone_verify", cf,
+                        f"client:{caller.client_id}")
+        ok = await in_thread(lambda: life.verify_telephone(
             cf, pin, operator=_operator(caller, body)))
         return JSONResponse({"verified": ok}, headers=NO_STORE)
 

@@ -14,12 +14,12 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from broker.errors import BrokerError, InvalidFiscalCode, Text
 from broker.fiscal_code import mask, normalize_person
 from broker.model import ACR_PIN, AuthEvent, ClientInfo, Decision, Identity
 from broker.policy import PolicyInput
+from broker.threads import in_thread
 from providers.pin.lifecycle import (
     LifecycleError,
     NewRequest,
@@ -257,7 +257,7 @@ class CitizenPages:
             return render_form(self.p, request, REQUEST_PAGE, values=values, error=exc.message,
                                error_field=exc.field, status=400)
         try:
-            await run_in_threadpool(self.p.limiter.check, "request", cf, client_address(request))
+            await in_thread(self.p.limiter.check, "request", cf, client_address(request))
         except BrokerError as exc:
             return self.p.hub.fail(request, exc)
         now = self.p.services.clock.now()
@@ -271,7 +271,7 @@ class CitizenPages:
                            residence, document == "yes")  # type: ignore[arg-type]
         address = Address(f"{names[0]} {names[1]}", street, postal, city, country)
         try:
-            issued = await run_in_threadpool(self.p.lifecycle.request, NewRequest(
+            issued = await in_thread(self.p.lifecycle.request, NewRequest(
                 person, address, channel, card_number, card_expiry))  # type: ignore[arg-type]
         except LifecycleError:
             return render_notice(self.p, request, REQUEST_PAGE.title, [EXISTS], status=409,
@@ -306,21 +306,21 @@ class CitizenPages:
             return render_form(self.p, request, ACTIVATE_PAGE, values=values,
                                error=exc.message, error_field=exc.field, status=400)
         try:
-            await run_in_threadpool(self.p.limiter.check, "activate", cf,
-                                    client_address(request))
+            await in_thread(self.p.limiter.check, "activate", cf,
+                            client_address(request))
         except BrokerError as exc:
             return self.p.hub.fail(request, exc)
-        refused = await run_in_threadpool(self.p.count_attempt, cf)
+        refused = await in_thread(self.p.count_attempt, cf)
         if refused is not None:
             return render_form(self.p, request, ACTIVATE_PAGE, values=values, error=refused,
                                error_field="first_half", status=429)
-        ok = await run_in_threadpool(self.p.lifecycle.activate, cf, half, card_number,
-                                     card_expiry)
+        ok = await in_thread(self.p.lifecycle.activate, cf, half, card_number,
+                             card_expiry)
         if not ok:
             log.info("pin activation failed for %s", mask(cf))
             return render_form(self.p, request, ACTIVATE_PAGE, values=values,
                                error=ACTIVATION_FAILED, error_field="first_half", status=401)
-        await run_in_threadpool(self.p.store.record_success, cf)
+        await in_thread(self.p.store.record_success, cf)
         return render_notice(self.p, request, T("PIN attivato", "PIN activated"), [T(
             "Il PIN è attivo. Quando arriverà la lettera, accedi a un servizio inserendo la "
             "prima e la seconda parte (16 caratteri): ti chiederemo di scegliere il PIN di 8 "
@@ -341,16 +341,16 @@ class CitizenPages:
         try:
             cf = _cf(form)
             practice = _required(form, "practice_number", DUPLICATE_PAGE.fields[1].label, 40)
-            await run_in_threadpool(self.p.limiter.check, "duplicate", cf,
-                                    client_address(request))
+            await in_thread(self.p.limiter.check, "duplicate", cf,
+                            client_address(request))
         except FieldError as exc:
             return render_form(self.p, request, DUPLICATE_PAGE, values=values,
                                error=exc.message, error_field=exc.field, status=400)
         except BrokerError as exc:
             return self.p.hub.fail(request, exc)
         try:
-            await run_in_threadpool(self.p.lifecycle.reissue_letter, cf, practice.upper(),
-                                    actor="citizen", reason="letter not received")
+            await in_thread(self.p.lifecycle.reissue_letter, cf, practice.upper(),
+                            actor="citizen", reason="letter not received")
         except LifecycleError:
             log.info("pin duplicate: no match for %s", mask(cf))
         return render_notice(self.p, request, DUPLICATE_PAGE.title, [T(
@@ -370,7 +370,7 @@ class CitizenPages:
         try:
             cf = _cf(form)
             mobile, email, pec = _contacts(form)
-            await run_in_threadpool(self.p.limiter.check, "revoke", cf, client_address(request))
+            await in_thread(self.p.limiter.check, "revoke", cf, client_address(request))
         except FieldError as exc:
             return render_form(self.p, request, REVOKE_PAGE, values=values, error=exc.message,
                                error_field=exc.field, status=400)
@@ -381,7 +381,7 @@ class CitizenPages:
             if self.p.lifecycle.contacts_match(cf, mobile=mobile, email=email, pec=pec):
                 self.p.lifecycle.revoke(cf, actor="citizen", reason="lost")
 
-        await run_in_threadpool(revoke)
+        await in_thread(revoke)
         return render_notice(self.p, request, REVOKE_PAGE.title, [T(
             "Se i dati corrispondono a quelli registrati, il PIN è stato revocato e riceverai "
             "una conferma per email. Ora puoi richiedere un nuovo PIN.",

@@ -14,10 +14,11 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from broker.errors import BrokerError, Text
 from broker.fiscal_code import mask
+from broker.forms import MAX_BODY_BYTES
+from broker.threads import in_thread
 from providers.pin.citizen import CF_FIELD, FieldError, _cf
 from providers.pin.lifecycle import LifecycleError
 from providers.pin.pages import Field, FormPage, render_form, render_notice, text
@@ -67,7 +68,9 @@ class ConversionPages:
 
     def register(self, router: APIRouter) -> None:
         router.add_api_route("/conversion", self.show, methods=["GET"])
-        router.add_api_route("/conversion", self.post, methods=["POST"])
+        # Two files and a few fields: above the app's 1 MiB request limit (broker.forms).
+        router.add_api_route("/conversion", self.post, methods=["POST"],
+                             max_body_size=2 * self.p.config.upload_max_bytes + MAX_BODY_BYTES)
 
     async def show(self, request: Request) -> Response:
         return render_form(self.p, request, PAGE)
@@ -95,11 +98,11 @@ class ConversionPages:
             return render_form(self.p, request, PAGE, values=values, error=exc.message,
                                error_field=exc.field, status=400)
         try:
-            await run_in_threadpool(self.p.limiter.check, "conversion", cf,
-                                    client_address(request))
+            await in_thread(self.p.limiter.check, "conversion", cf,
+                            client_address(request))
         except BrokerError as exc:
             return self.p.hub.fail(request, exc)
-        outcome = await run_in_threadpool(self.p._check, cf, pin)
+        outcome = await in_thread(self.p._check, cf, pin)
         from providers.pin.provider import Result
 
         if outcome.result in (Result.WRONG, Result.LOCKED):
@@ -119,7 +122,7 @@ class ConversionPages:
                                                       stored["id_document"])
 
         try:
-            conversion_id = await run_in_threadpool(submit)
+            conversion_id = await in_thread(submit)
         except LifecycleError as exc:
             return render_form(self.p, request, PAGE, values=values,
                                error=STATE_ERRORS.get(exc.code, STATE_ERRORS["no_pin"]),

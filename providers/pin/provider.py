@@ -27,7 +27,6 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from broker.errors import (
     AuthenticationFailed,
@@ -40,6 +39,7 @@ from broker.fastlane import HotRoute
 from broker.fiscal_code import mask, normalize_person
 from broker.forms import BadForm, form_pairs
 from broker.model import ACR_PIN, AuthEvent, AuthRequest
+from broker.threads import in_thread
 from providers.base import LoginHub, ProviderServices
 from providers.pin.change import (
     PendingChange,
@@ -208,7 +208,7 @@ class PinProvider:
         """GET /pin/login?tx=...: the form again (links from the renewal and error pages)."""
         tx = request.query_params.get("tx", "")
         try:
-            auth = await run_in_threadpool(self.hub.pending, request, tx)
+            auth = await in_thread(self.hub.pending, request, tx)
         except BrokerError as exc:
             return self.hub.fail(request, exc, tx or None)
         return await self.start(request, auth, None)
@@ -265,7 +265,7 @@ class PinProvider:
             cf, malformed = None, exc
         # One thread-pool call: the pending login, the check and, when the PIN is right,
         # the whole completion (SQLite and argon2id block; a hop costs as much as a query).
-        outcome = await run_in_threadpool(self._attempt, request, tx, cf, pin)
+        outcome = await in_thread(self._attempt, request, tx, cf, pin)
         if isinstance(outcome, Response):
             return outcome
         if malformed is not None:
@@ -294,7 +294,7 @@ class PinProvider:
             if self.lifecycle is not None:
                 from providers.pin.recovery import begin_renewal
 
-                renew_token = await run_in_threadpool(
+                renew_token = await in_thread(
                     begin_renewal, self.services.ephemeral, cf)
             context = {"tx": tx, "renewal_url": self.config.renewal_url,
                        "renew_token": renew_token,
@@ -302,7 +302,7 @@ class PinProvider:
                        .strftime("%d/%m/%Y"), **self._paths(request, tx)}
             return self.hub.render(request, "pin_expired.html", context, status=403)
         if outcome.result is Result.INITIAL:
-            token = await run_in_threadpool(
+            token = await in_thread(
                 begin_change, self.services.ephemeral, tx=tx, fiscal_code=cf,
                 credential_id=account.credential.id, initial_pin=pin,
                 ttl=self.config.change_timeout)
@@ -398,18 +398,18 @@ class PinProvider:
         tx = _field(form, "tx")
         try:
             self.hub.verify_csrf(request, _field(form, "csrf_token") or None)
-            await run_in_threadpool(self.hub.pending, request, tx)
+            await in_thread(self.hub.pending, request, tx)
         except BrokerError as exc:
             return self.hub.fail(request, exc, tx or None)
         token = _field(form, "change_token")
-        change = await run_in_threadpool(load_change, self.services.ephemeral, token, tx)
+        change = await in_thread(load_change, self.services.ephemeral, token, tx)
         if change is None:
             return self.hub.fail(request, LoginExpired("pin change: unknown or foreign token",
                                                        message=CHANGE_EXPIRED), tx)
         problem = check_new_pin(_field(form, "new_pin"), _field(form, "new_pin_confirm"), change)
         if problem is not None:
             return self._change_form(request, tx, token, error=problem, status=400)
-        account = await run_in_threadpool(self._replace, change, _field(form, "new_pin"))
+        account = await in_thread(self._replace, change, _field(form, "new_pin"))
         if account is None:
             return self.hub.fail(request, LoginExpired("pin change: stale step",
                                                        message=CHANGE_EXPIRED), tx)
@@ -438,7 +438,7 @@ class PinProvider:
         tx = _field(form, "tx")
         try:
             self.hub.verify_csrf(request, _field(form, "csrf_token") or None)
-            return await run_in_threadpool(self.hub.cancel, request, tx)
+            return await in_thread(self.hub.cancel, request, tx)
         except BrokerError as exc:
             return self.hub.fail(request, exc, tx or None)
 

@@ -23,11 +23,11 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from broker.errors import BrokerError, LoginExpired, Text
 from broker.fiscal_code import mask
 from broker.store.base import EphemeralStore
+from broker.threads import in_thread
 from providers.pin.citizen import CF_FIELD, CONTACTS, FieldError, _cf, _contacts, eligibility
 from providers.pin.generate import recovery_code
 from providers.pin.lifecycle import LifecycleError
@@ -101,8 +101,8 @@ class RecoveryPages:
         try:
             cf = _cf(form)
             mobile, email, pec = _contacts(form)
-            await run_in_threadpool(self.p.limiter.check, "recovery", cf,
-                                    client_address(request))
+            await in_thread(self.p.limiter.check, "recovery", cf,
+                            client_address(request))
         except FieldError as exc:
             return render_form(self.p, request, RECOVERY_PAGE, values=values,
                                error=exc.message, error_field=exc.field, status=400)
@@ -118,7 +118,7 @@ class RecoveryPages:
                 {"digest": _digest(code)}), self.p.config.recovery_code_ttl)
             self.p.lifecycle.send_recovery_code(cf, code)
 
-        await run_in_threadpool(start)
+        await in_thread(start)
         return render_notice(self.p, request, RECOVERY_PAGE.title, [T(
             "Se i dati corrispondono a quelli registrati, ti abbiamo inviato un codice di "
             "ripristino. Inseriscilo qui sotto entro 30 minuti.",
@@ -133,8 +133,8 @@ class RecoveryPages:
         values = {"fiscal_code": text(form, "fiscal_code")}
         try:
             cf = _cf(form)
-            await run_in_threadpool(self.p.limiter.check, "recovery_code", cf,
-                                    client_address(request))
+            await in_thread(self.p.limiter.check, "recovery_code", cf,
+                            client_address(request))
         except FieldError as exc:
             return render_form(self.p, request, CODE_PAGE, values=values, error=exc.message,
                                error_field=exc.field, status=400)
@@ -154,7 +154,7 @@ class RecoveryPages:
             except LifecycleError:
                 return None
 
-        practice = await run_in_threadpool(confirm)
+        practice = await in_thread(confirm)
         if practice is None:
             return render_form(self.p, request, CODE_PAGE, values=values, error=CODE_WRONG,
                                error_field="recovery_code", status=400)
@@ -170,13 +170,13 @@ class RecoveryPages:
     async def renew_post(self, request: Request) -> Response:
         try:
             form = await self._form(request)
-            cf = await run_in_threadpool(self.p.services.ephemeral.take, NS_RENEW,
-                                         text(form, "renew_token"))
+            cf = await in_thread(self.p.services.ephemeral.take, NS_RENEW,
+                                 text(form, "renew_token"))
             if cf is None:
                 raise LoginExpired("pin renewal: unknown or used token")
         except BrokerError as exc:
             return self.p.hub.fail(request, exc)
-        person = await run_in_threadpool(self.p.store.get_person, cf)
+        person = await in_thread(self.p.store.get_person, cf)
         decision = eligibility(request.app.state.ctx.policy.engine, cf,
                                person.residence if person else None,
                                person.italian_document if person else None,
@@ -187,7 +187,7 @@ class RecoveryPages:
                                  [T(decision.message_it or "", decision.message_en or "")],
                                  status=403, error=True)
         try:
-            issued = await run_in_threadpool(self.p.lifecycle.renew, cf)
+            issued = await in_thread(self.p.lifecycle.renew, cf)
         except LifecycleError:
             return render_notice(self.p, request, T("Rinnovo non possibile",
                                                     "Renewal not possible"), [T(

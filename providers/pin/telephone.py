@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from broker.errors import BrokerError, Text
 from broker.model import BrokerSession
+from broker.threads import in_thread
 from providers.pin.pages import Field, FormPage, render_form, render_notice, text
 
 if TYPE_CHECKING:
@@ -75,10 +75,10 @@ class TelephonePages:
                              error=True)
 
     async def show(self, request: Request) -> Response:
-        cf = await run_in_threadpool(self._who, request)
+        cf = await in_thread(self._who, request)
         if cf is None:
             return self._refuse(request)
-        expires = await run_in_threadpool(self.p.lifecycle.telephone_status, cf)
+        expires = await in_thread(self.p.lifecycle.telephone_status, cf)
         if expires is None:
             return render_form(self.p, request, PAGE)
         return render_notice(self.p, request, PAGE.title, [T(
@@ -94,7 +94,7 @@ class TelephonePages:
             self.p.hub.verify_csrf(request, text(form, "csrf_token") or None)
         except BrokerError as exc:
             return self.p.hub.fail(request, exc)
-        cf = await run_in_threadpool(self._who, request)
+        cf = await in_thread(self._who, request)
         if cf is None:
             return self._refuse(request)
         days = VALIDITY_DAYS.get(text(form, "validity"))
@@ -102,8 +102,8 @@ class TelephonePages:
             return render_form(self.p, request, PAGE, error=T(
                 "Scegli la durata.", "Choose how long it lasts."), error_field="validity",
                 status=400)
-        pin, expires = await run_in_threadpool(self.p.lifecycle.issue_telephone, cf, days,
-                                               actor="citizen")
+        pin, expires = await in_thread(self.p.lifecycle.issue_telephone, cf, days,
+                                       actor="citizen")
         return render_notice(self.p, request, T("Il tuo PIN telefonico", "Your telephone PIN"), [
             T("Annota il PIN: non sarà più mostrato. Comunicalo solo all'operatore del Contact "
               "Center che ti chiede di identificarti.",
@@ -119,10 +119,10 @@ class TelephonePages:
             self.p.hub.verify_csrf(request, text(form, "csrf_token") or None)
         except BrokerError as exc:
             return self.p.hub.fail(request, exc)
-        cf = await run_in_threadpool(self._who, request)
+        cf = await in_thread(self._who, request)
         if cf is None:
             return self._refuse(request)
-        await run_in_threadpool(lambda: self.p.lifecycle.revoke(
+        await in_thread(lambda: self.p.lifecycle.revoke(
             cf, actor="citizen", reason="telephone revoked by holder", channel="telephone"))
         return render_notice(self.p, request, T("PIN telefonico revocato",
                                                 "Telephone PIN revoked"), [T(

@@ -33,7 +33,6 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from lxml import etree
 
@@ -41,6 +40,7 @@ from broker.errors import BrokerError
 from broker.fastlane import HotRoute
 from broker.forms import form_pairs
 from broker.model import AuthEvent, AuthRequest, ReturnBinding
+from broker.threads import in_thread
 from providers.base import ProviderServices
 from providers.saml.authn import (
     build_authn_request,
@@ -223,7 +223,7 @@ class SamlServiceProvider:
         posted: dict[str, str] | None = None
         if request.method != "GET":
             posted = dict(await form_pairs(request))  # a repeated field: the last one
-        return await run_in_threadpool(self._acs, request, posted)
+        return await in_thread(self._acs, request, posted)
 
     def _acs(self, request: Request, posted: dict[str, str] | None) -> Response:
         hub = self.services.hub()

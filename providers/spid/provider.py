@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from fastapi import Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from broker.errors import BrokerError, Text
 from broker.model import AuthEvent, AuthRequest
+from broker.threads import in_thread
 from providers.base import ProviderServices
 from providers.saml.sp import PendingRequest, SamlServiceProvider
 from providers.spid.config import SpidConfig
@@ -62,7 +62,7 @@ class SpidProvider(SamlServiceProvider):
         return bool(hint)
 
     async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
-        return await run_in_threadpool(self.start_here, request, auth, hint)
+        return await in_thread(self.start_here, request, auth, hint)
 
     def start_here(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
         """The IdP list, or with an IdP named the AuthnRequest to it (worker thread)."""

@@ -131,6 +131,29 @@ def test_token_endpoint_refuses_other_methods_and_oversized_forms(broker):
     assert repeated.status_code == 400 and repeated.json()["error"] == "invalid_request"
 
 
+def test_request_bodies_over_the_limit_are_refused_before_they_are_read(broker):
+    """1 MiB for any request (the PIN conversion upload has its own, larger, limit)."""
+    big = "grant_type=authorization_code&pad=" + "x" * (1024 * 1024)
+    http = httpx.Client(base_url=broker.url)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    token = http.post("/token", content=big, auth=("demo-rp", "demo-rp-secret"), headers=form)
+    assert token.status_code == 400 and token.json()["error"] == "invalid_request"
+
+    def chunks():  # no content-length: the limit is counted while reading
+        for _ in range(20):
+            yield b"x" * 65536
+
+    streamed = http.post("/token", content=chunks(), auth=("demo-rp", "demo-rp-secret"),
+                         headers=form)
+    assert streamed.status_code == 400 and streamed.json()["error"] == "invalid_request"
+    acs = http.post("/spid/acs", content=big.replace("grant_type", "RelayState"),
+                    headers=form)
+    assert acs.status_code == 413 and "troppo grande" in acs.text  # our page, no redirect
+    assert "location" not in acs.headers
+    cancel = http.post("/login/cancel", content=big, headers=form)  # an ordinary route
+    assert cancel.status_code == 413 and "location" not in cancel.headers
+
+
 def test_missing_code_verifier_is_refused(broker):
     rp = demo_rp(broker.url)
     browser, _pending, code = _code(broker, rp)
