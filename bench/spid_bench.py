@@ -177,6 +177,12 @@ class Totals:
     step_n: dict[str, int] = field(default_factory=dict)
 
 
+def system_seconds(pid: int) -> float:
+    """System (kernel) CPU time of a process so far: syscalls, page faults, wake-ups."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 def hidden_fields(page: str) -> tuple[str, dict[str, str]]:
     action = re.search(r'<form method="post" action="([^"]+)"', page)
     if not action:
@@ -343,12 +349,16 @@ def main() -> int:
                 raise SystemExit(f"warm-up failed: {warm.errors[0]}")
             bpid, ipid = procs[0].popen.pid, procs[1].popen.pid
             b0, i0, own0 = cpu_seconds(bpid), cpu_seconds(ipid), time.process_time()
+            threads0 = thread_cpu(bpid)
+            sys0 = system_seconds(bpid)
             load = os.getloadavg()[0]
             spy = attach_profiler(bpid, args) if args.profile_broker else None
             totals, wall = asyncio.run(drive(broker, idp, args.logins, args.concurrency, cross))
             if spy is not None:
                 detach_profiler(spy)
             bcpu, icpu = cpu_seconds(bpid) - b0, cpu_seconds(ipid) - i0
+            threads1 = thread_cpu(bpid)
+            bsys = system_seconds(bpid) - sys0
             own = time.process_time() - own0
             steps = None
             if args.steps:
@@ -374,6 +384,11 @@ def main() -> int:
     print(f"| {ok} | {len(totals.errors)} | {ok / wall:.1f} | {pct(totals.flows, 0.5):.1f} ms "
           f"| {pct(totals.flows, 0.99):.1f} ms | {per_b:.2f} ms | {per_i:.2f} ms "
           f"| {1000 * own / ok:.2f} ms |")
+    loop_ns = threads1.get(str(bpid), 0) - threads0.get(str(bpid), 0)
+    other_ns = sum(v - threads0.get(k, 0) for k, v in threads1.items() if k != str(bpid))
+    print(f"Broker threads (schedstat, threads alive at the end): event loop "
+          f"{loop_ns / 1e6 / ok:.2f} ms/login, other threads {other_ns / 1e6 / ok:.2f} ms/login; "
+          f"in the kernel (system time) {1000 * bsys / ok:.2f} ms/login.")
     wait = totals.broker_wait + totals.idp_wait
     print(f"\nWaiting on the broker {100 * totals.broker_wait / wait:.0f}% of request time, "
           f"on the IdP {100 * totals.idp_wait / wait:.0f}%.")
