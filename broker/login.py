@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,6 +32,7 @@ from broker.model import (
     BrokerSession,
     ClientInfo,
     Decision,
+    Identity,
     LoginRecord,
     ReturnBinding,
 )
@@ -55,6 +57,17 @@ class PendingLogin(BaseModel):
     auth: AuthRequest
     browser: str
     reason: Unmet
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A login the policy has judged (``LoginHub.decide``), not yet written."""
+
+    tx_id: str
+    pending: PendingLogin
+    event: AuthEvent
+    identity: Identity
+    decision: Decision
 
 
 class LoginHub:
@@ -158,13 +171,23 @@ class LoginHub:
     def complete_here(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
         """``complete`` for a provider already in a worker thread (no second hop).
 
-        The login's writes (session, code, pending login, audit) are one batch: on SQLite
-        one commit, and a failure half-way leaves none of them.
+        ``decide``, then ``commit`` in one batch: the login's writes (session, code,
+        pending login, audit) are one SQLite commit, and a failure half-way leaves none.
         """
+        decided = self.decide(request, tx_id, event)
+        if isinstance(decided, Response):
+            return decided
         with self.ctx.db.batch():
-            return self._complete(request, tx_id, event)
+            return self.commit(request, decided)
 
-    def _complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
+    def decide(self, request: Request, tx_id: str, event: AuthEvent) -> Decided | Response:
+        """The first half of ``complete``: what the policy says of this login, reading
+        only (the pending login, the directory). A provider that writes with the login
+        (the SAML replay mark) calls ``decide``, then ``commit`` in its own batch.
+
+        Nothing here writes, except the audit entry of a failure (then the error page is
+        the answer), so no batch is held across a directory lookup (LDAP: the network).
+        """
         try:
             pending = self._reuse_or_load(request, tx_id)
             auth = pending.auth
@@ -178,6 +201,13 @@ class LoginHub:
             self.ctx.audit.record("login.error", provider=event.provider, error=error.code,
                                   error_id=error.error_id, detail=error.detail)
             return self.fail(request, error, tx_id)
+        return Decided(tx_id=tx_id, pending=pending, event=event, identity=identity,
+                       decision=decision)
+
+    def commit(self, request: Request, decided: Decided) -> Response:
+        """The second half of ``complete``: audit, session, then the RP (or step-up)."""
+        tx_id, pending, event = decided.tx_id, decided.pending, decided.event
+        auth, identity, decision = pending.auth, decided.identity, decided.decision
         self._audit_decision(event, identity.fiscal_code, auth, decision)
         if not decision.allow:
             return self._denied(request, auth, decision)
@@ -194,7 +224,7 @@ class LoginHub:
             response = RedirectResponse(f"/login?tx={tx_id}", status_code=303)
         else:
             # broker.roles: one role -> front.finish; several -> the role choice page.
-            response = roles.after_login(request, auth, session)
+            response = request.app.state.roles.after_login(request, auth, session)
         self.ctx.sessions.set_cookie(response, session)
         return response
 

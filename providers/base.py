@@ -47,6 +47,13 @@ class LoginHub(Protocol):
     def complete_here(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
         """``complete`` from a worker thread (store and directory calls block)."""
 
+    def decide(self, request: Request, tx_id: str, event: AuthEvent) -> Any:
+        """``complete_here``'s first half, reads only: the judged login, or the error page
+        (a ``Response``). For a provider that writes with the login (a replay mark)."""
+
+    def commit(self, request: Request, decided: Any) -> Response:
+        """``complete_here``'s second half, the writes: call it inside ``Database.batch``."""
+
     def fail(self, request: Request, error: BrokerError, tx_id: str | None = None) -> Response:
         """Render our own readable error page (4xx/5xx) and log the detail with its error id."""
 

@@ -68,7 +68,7 @@ class OidcFront:
             issuer=self.issuer, registry=self.registry, tokens=self.tokens, keys=self.keys,
             secret_key=ctx.secret_key, ephemeral=ctx.ephemeral,
             id_token_lifetime=tok.id_token_lifetime, clock_skew=tok.clock_skew,
-            audit=ctx.audit.record)
+            audit=ctx.audit.record, batch=ctx.db.batch)
         self.backchannel = BackchannelLogout(self)
         self.discovery_document = self._discovery()
         self.logout = LogoutRoutes(self)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,7 +229,8 @@ class VarcoAuthorizationServer(AuthorizationServer):
 
     def __init__(self, *, issuer: str, registry: ClientRegistry, tokens: TokenStore,
                  keys: KeyStore, secret_key: bytes, ephemeral: Any, id_token_lifetime: int,
-                 clock_skew: int, audit: Callable[..., None]):
+                 clock_skew: int, audit: Callable[..., None],
+                 batch: Callable[[], AbstractContextManager[object]] = nullcontext):
         super().__init__(scopes_supported=None)
         self.issuer = issuer
         self.registry = registry
@@ -239,6 +241,7 @@ class VarcoAuthorizationServer(AuthorizationServer):
         self.id_token_lifetime = id_token_lifetime
         self.clock_skew = clock_skew
         self.audit = audit
+        self.batch = batch  # Database.batch: the tokens and their audit entry, one commit
         self.token_endpoint = f"{issuer}/token"
         self.register_token_generator("default", self._generate)
         self.register_client_auth_method("private_key_jwt", self._private_key_jwt)
@@ -278,15 +281,16 @@ class VarcoAuthorizationServer(AuthorizationServer):
                   include_refresh_token: bool = True) -> dict[str, Any]:
         assert user is not None
         scopes = tuple((scope or "").split())
-        access, ttl = self.tokens.issue("access_token", user, scopes)
-        token: dict[str, Any] = {"token_type": "Bearer", "access_token": access,
-                                 "expires_in": ttl, "scope": " ".join(scopes)}
-        if (include_refresh_token and "offline_access" in scopes
-                and client.check_grant_type("refresh_token")
-                and self.tokens.now() < user.expires_at):
-            token["refresh_token"], _ = self.tokens.issue("refresh_token", user, scopes)
-        self.audit("oidc.token", client_id=client.client_id, grant_type=grant_type,
-                   refresh=("refresh_token" in token))
+        with self.batch():
+            access, ttl = self.tokens.issue("access_token", user, scopes)
+            token: dict[str, Any] = {"token_type": "Bearer", "access_token": access,
+                                     "expires_in": ttl, "scope": " ".join(scopes)}
+            if (include_refresh_token and "offline_access" in scopes
+                    and client.check_grant_type("refresh_token")
+                    and self.tokens.now() < user.expires_at):
+                token["refresh_token"], _ = self.tokens.issue("refresh_token", user, scopes)
+            self.audit("oidc.token", client_id=client.client_id, grant_type=grant_type,
+                       refresh=("refresh_token" in token))
         return token
 
     def sub_for(self, client: Client | None, grant: Grant) -> str:

@@ -267,14 +267,17 @@ class SamlServiceProvider:
             return self.idp_status(request, result, pending.tx)
         ttl = int((result.not_on_or_after - self.services.clock.now()).total_seconds())
         ttl = max(ttl, 0) + self.cfg.clock_skew + 60
-        # The replay mark and the login's writes in one batch (SQLite: one commit), taken
-        # after the signature work so the write lock is held for the writes alone.
+        decided = hub.decide(request, pending.tx, self._event(result, idp))
+        if isinstance(decided, Response):  # refused (policy, mapping): the error page
+            return decided
+        # The replay mark and the login's writes in one batch (SQLite: one commit), after
+        # the signature work and the decision, so the write lock covers the writes alone.
         with self.services.db.batch():
             if not self.services.ephemeral.add(f"{self.name}.assertion",
                                                f"{idp.entity_id} {result.assertion_id}", "1",
                                                ttl):
                 return hub.fail(request, rejected("assertion replayed"), pending.tx)
-            return hub.complete_here(request, pending.tx, self._event(result, idp))
+            return hub.commit(request, decided)
 
     # --- helpers ------------------------------------------------------------------------
     def _take_pending(self, root: etree._Element) -> PendingRequest:
