@@ -66,7 +66,9 @@ error_log {prefix}/error.log warn;
 daemon off;
 
 events {{
-    worker_connections 64;
+    # Each proxied request holds two (browser and upstream); idle keep-alive browsers
+    # hold theirs for 75 s. Past the limit nginx resets new connections.
+    worker_connections 1024;
 }}
 
 http {{

@@ -53,6 +53,12 @@ class Nginx:
                 self.stop()
                 raise RuntimeError("nginx did not start:\n" + self.error_log())
             time.sleep(0.05)
+        # Listening is not enough: another process may hold a port free_port() chose, and
+        # then this nginx fails to bind and exits. It must still run, without bind errors.
+        time.sleep(0.1)
+        if self.proc.poll() is not None or "bind()" in self.error_log():
+            self.stop()
+            raise RuntimeError("nginx did not start:\n" + self.error_log())
         return self
 
     def error_log(self) -> str:
