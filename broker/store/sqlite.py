@@ -1,8 +1,7 @@
 """Embedded SQLite implementation of the storage interfaces.
 
-One file under the data folder, created on first start. WAL mode so the readers of
-other processes never wait for a writer; one connection per process (``SqliteDatabase``
-says why).
+One file under the data folder, created on first start. WAL mode so readers never wait
+for a writer; one connection per thread (FastAPI runs sync endpoints in a thread pool).
 Expiry uses the injected clock so tests can move time.
 """
 
@@ -37,45 +36,45 @@ FROM (SELECT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ?4) AS
 
 
 class SqliteDatabase:
-    """A SQLite file behind one connection per process, shared by its threads in turn.
-
-    Why one connection: in WAL mode a connection drops its whole page cache whenever
-    another connection has written since its last read, and a login writes several
-    times. With a connection per worker thread every statement re-read its pages from
-    the file (~90 ``pread`` calls per SPID login); one connection keeps its cache, and
-    its prepared statements, across requests. The price is that statements of different
-    threads take turns on a re-entrant lock. SQLite admits one writer at a time anyway,
-    and a statement here takes microseconds; a ``transaction()`` holds the lock for its
-    whole length, so callers keep network calls and heavy work outside it (the login
-    hub decides first and writes after).
-    """
+    """A SQLite file with per-thread connections."""
 
     def __init__(self, path: Path | str):
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        # One writer at a time inside this process: threads queue on a lock instead of
+        # meeting SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        self._write_lock = threading.Lock()
         # Outside any transaction: SQLite refuses to change the journal mode inside one.
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=30000")  # another process writing
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.create_function("varco_audit_digest", 4, audit_digest, deterministic=True)
+        self._conn().execute("PRAGMA journal_mode=WAL")
 
-    def write(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        """One statement as its own transaction (or within this thread's ``transaction()``);
-        the rows it returns (``RETURNING``), read before another thread may use the
-        connection.
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.create_function("varco_audit_digest", 4, audit_digest, deterministic=True)
+            self._local.conn = conn
+        return conn
+
+    def write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        """One statement as its own transaction (or within the caller's ``transaction()``).
 
         No BEGIN/COMMIT of its own: a single writing statement already takes SQLite's
         write lock before it reads anything (retrying through the busy handler), so it is
         as atomic as ``BEGIN IMMEDIATE`` around it, for two statements less.
         """
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        conn = self._conn()
+        if conn.in_transaction:
+            return conn.execute(sql, params)
+        with self._write_lock:
+            return conn.execute(sql, params)
 
     def audit_append(self, at: str, kind: str, data: str, lock: str) -> None:
         """``Database.audit_append`` in one statement: read the last hash, insert after it.
@@ -86,13 +85,12 @@ class SqliteDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE so concurrent writers (other processes) queue instead of failing
-        mid-way; the connection is this thread's until the end of the block."""
-        with self._lock:
-            conn = self._conn
-            if conn.in_transaction:  # nested use joins the outer transaction
-                yield conn
-                return
+        """BEGIN IMMEDIATE so concurrent writers queue instead of failing mid-way."""
+        conn = self._conn()
+        if conn.in_transaction:  # nested use joins the outer transaction
+            yield conn
+            return
+        with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -108,11 +106,10 @@ class SqliteDatabase:
 
     def execute_script(self, sql: str) -> None:
         with self._lock:
-            self._conn.executescript(sql)
+            self._conn().executescript(sql)
 
     def query(self, sql: str, params: tuple = ()) -> Iterator[sqlite3.Row]:
-        with self._lock:
-            return iter(self._conn.execute(sql, params).fetchall())
+        return iter(self._conn().execute(sql, params).fetchall())
 
 
 class SqliteEphemeralStore:
@@ -131,9 +128,9 @@ class SqliteEphemeralStore:
                       (ns, key, value, self._now() + ttl))
 
     def get(self, ns: str, key: str) -> str | None:
-        rows = self.db.query("SELECT v FROM ephemeral WHERE ns=? AND k=? AND expires>?",
-                             (ns, key, self._now()))
-        row = next(rows, None)
+        row = self.db._conn().execute(
+            "SELECT v FROM ephemeral WHERE ns=? AND k=? AND expires>?",
+            (ns, key, self._now())).fetchone()
         return row[0] if row else None
 
     def put_many(self, items: Sequence[tuple[str, str, str, int]]) -> None:
@@ -146,9 +143,8 @@ class SqliteEphemeralStore:
         return [self.get(ns, key) for ns, key in keys]  # a local file: no round trips
 
     def take(self, ns: str, key: str) -> str | None:
-        rows = self.db.write("DELETE FROM ephemeral WHERE ns=? AND k=? RETURNING v, expires",
-                             (ns, key))
-        row = rows[0] if rows else None
+        row = self.db.write("DELETE FROM ephemeral WHERE ns=? AND k=? RETURNING v, expires",
+                            (ns, key)).fetchone()
         if row is None or row[1] <= self._now():
             return None
         return row[0]

@@ -1,8 +1,8 @@
-"""One SQLite connection per process, shared by the worker threads in turn.
+"""The worker threads of one process on the embedded SQLite file.
 
 A transaction belongs to the thread that opened it: another thread's statements neither
-join it (they would be rolled back with it) nor see its uncommitted rows, and a
-``RETURNING`` row is read before any other thread can use the connection.
+join it (they would be rolled back with it) nor see its uncommitted rows, and a value
+``take`` removes goes to exactly one thread.
 """
 
 from __future__ import annotations
