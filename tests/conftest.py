@@ -32,3 +32,13 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., RunningBroker]]:
 def broker(broker_factory: Callable[..., RunningBroker]) -> RunningBroker:
     """A demo broker (demo RP, demo PIN users) on a fresh data folder."""
     return broker_factory()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """spid-sp-test's and cie-sp-test's own summaries, shown even when every test passed."""
+    from tests.conformance.summary import LINES
+
+    if LINES:
+        terminalreporter.section("SPID / CIE conformance suites")
+        for line in LINES:
+            terminalreporter.write_line(line)

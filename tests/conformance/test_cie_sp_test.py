@@ -38,6 +38,7 @@ from test_spid_sp_test import (
 )
 
 from broker.clock import SystemClock
+from tests.conformance.summary import report as report_line
 
 pytestmark = pytest.mark.integration
 
@@ -100,8 +101,8 @@ class CieRun:
              "-d", "CRITICAL"],
             env=self.env, capture_output=True, text=True, timeout=900, cwd=self.workdir)
         summary = [ln for ln in proc.stdout.splitlines() if ln.startswith("Spid QA")]
-        print(f"cie-sp-{self.profile}", " ".join(args)[:60], "->",
-              summary[-1] if summary else proc.stdout[-500:])
+        report_line(" ".join([f"cie-sp-{self.profile}", *args][:6])[:90] + " -> "
+                    + (summary[-1] if summary else proc.stdout[-500:]))
         return proc, json.loads(report.read_text()) if report.exists() else {}
 
     def run_flow(self) -> tuple[subprocess.CompletedProcess, dict]:
@@ -134,8 +135,8 @@ def test_cie_authn_request_and_all_responses(cie_run: CieRun):
     assert proc.returncode == 0, _failures(report) or proc.stdout[-3000:] + proc.stderr[-3000:]
     responses = _checks(report, "response")
     authn = _checks(report, "authnrequest")
-    print(f"cie-sp-{cie_run.profile}: responses {len(responses)} checks, "
-          f"authn request {len(authn)} checks")
+    report_line(f"cie-sp-{cie_run.profile}: responses {len(responses)} checks, "
+                f"authn request {len(authn)} checks")
     assert len(responses) >= len(CIE_RESPONSES) and all(
         c["result"] == "success" for c in responses)
     assert len(authn) >= 40 and all(c["result"] == "success" for c in authn)

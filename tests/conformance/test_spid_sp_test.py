@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 
 from broker.clock import SystemClock
+from tests.conformance.summary import report as report_line
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +93,8 @@ class Conformance:
         proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=600,
                               cwd=self.workdir)
         summary = [ln for ln in proc.stdout.splitlines() if ln.startswith("Spid QA")]
-        print(" ".join(args), "->", summary[-1] if summary else proc.stdout[-500:])
+        report_line(f"spid-sp-test {' '.join(args)[:90]} -> "
+                    f"{summary[-1] if summary else proc.stdout[-500:]}")
         data = json.loads(report.read_text()) if report.exists() else {}
         return proc, data
 
@@ -190,7 +192,8 @@ def test_authn_request_and_all_responses(public: Conformance):
     assert proc.returncode == 0, _failures(report) or proc.stdout[-3000:] + proc.stderr[-3000:]
     responses = _checks(report, "response")
     authn = _checks(report, "authnrequest")
-    print(f"responses: {len(responses)} checks, authn request: {len(authn)} checks")
+    report_line(f"spid-sp-test spid-sp-public: responses {len(responses)} checks, "
+                f"authn request {len(authn)} checks, all successful")
     assert len(responses) >= 111 and all(c["result"] == "success" for c in responses)
     assert len(authn) >= 40 and all(c["result"] == "success" for c in authn)
 
