@@ -268,7 +268,7 @@ class SamlServiceProvider:
         ttl = int((result.not_on_or_after - self.services.clock.now()).total_seconds())
         ttl = max(ttl, 0) + self.cfg.clock_skew + 60
         decided = hub.decide(request, pending.tx, self._event(result, idp))
-        if isinstance(decided, Response):  # refused (policy, mapping): the error page
+        if isinstance(decided, Response):  # expired login, unmappable identity, directory down
             return decided
         # The replay mark and the login's writes in one batch (SQLite: one commit), after
         # the signature work and the decision, so the write lock covers the writes alone.
