@@ -109,20 +109,7 @@ demo_rp: true
 providers:
   pin:
     demo_users: true
-  spid:
-    profile: public
-    ipa_code: inps
-    key_size: {self.key_size}
-    organization:
-      name: Istituto Nazionale della Previdenza Sociale
-      display_name: INPS
-      url: https://www.inps.it
-    contact:
-      email: spid@example.it
-      phone: "+390612345678"
-    idp_metadata_dir: {idp_dir}
-    test_idp: false
-store:
+{spid_bench.spid_section(self.key_size, idp_dir)}store:
   ephemeral: {self.ephemeral}
   durable: {self.durable}
   redis_prefix: '{self.folder.name}:'

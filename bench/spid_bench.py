@@ -134,17 +134,10 @@ def detach_profiler(spy: subprocess.Popen) -> None:
         spy.kill()
 
 
-def write_config(tmp: Path, key_size: int) -> tuple[Path, Path]:
-    idp_dir = tmp / "spid-idps"
-    idp_dir.mkdir()
-    config = tmp / "bench.yaml"
-    config.write_text(f"""\
-data_dir: {tmp / 'data'}
-clients: {ROOT / 'config/clients.demo.yaml'}
-policies_dir: {ROOT / 'policies'}
-mappings_dir: {ROOT / 'mappings'}
-demo_rp: true
-providers:
+def spid_section(key_size: int, idp_dir: Path) -> str:
+    """The ``providers.spid`` YAML of a bench broker (public profile, IdP metadata from
+    ``idp_dir``, no embedded test IdP); ``scaleout_bench.py`` uses it too."""
+    return f"""\
   spid:
     profile: public
     ipa_code: inps
@@ -158,7 +151,21 @@ providers:
       phone: "+390612345678"
     idp_metadata_dir: {idp_dir}
     test_idp: false
-""")
+"""
+
+
+def write_config(tmp: Path, key_size: int) -> tuple[Path, Path]:
+    idp_dir = tmp / "spid-idps"
+    idp_dir.mkdir()
+    config = tmp / "bench.yaml"
+    config.write_text(f"""\
+data_dir: {tmp / 'data'}
+clients: {ROOT / 'config/clients.demo.yaml'}
+policies_dir: {ROOT / 'policies'}
+mappings_dir: {ROOT / 'mappings'}
+demo_rp: true
+providers:
+{spid_section(key_size, idp_dir)}""")
     return config, idp_dir
 
 
