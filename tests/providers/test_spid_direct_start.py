@@ -6,23 +6,14 @@ same redirect, and a response brought back by another browser is refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from spid_env import SpidEnv, start_spid_env
+from spid_env import SpidEnv
 
 from broker.web import BROWSER_COOKIE
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def spid(broker_factory, tmp_path: Path) -> Iterator[SpidEnv]:
-    env = start_spid_env(broker_factory, tmp_path)
-    yield env
-    env.stop()
 
 
 def test_hinted_idp_gets_the_signed_request_straight_from_authorize(spid: SpidEnv):

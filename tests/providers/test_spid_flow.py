@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
@@ -26,13 +25,6 @@ from broker.testidp.mount import PREFIX, demo_test_idp
 from tests.harness import demo_settings, start_broker
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def spid(broker_factory, tmp_path: Path) -> Iterator[SpidEnv]:
-    env = start_spid_env(broker_factory, tmp_path)
-    yield env
-    env.stop()
 
 
 def test_spid_level2_login_gives_tokens_for_the_citizen(spid: SpidEnv):

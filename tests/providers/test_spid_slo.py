@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from spid_env import SpidBrowser, SpidEnv, start_spid_env
+from spid_env import SpidBrowser, SpidEnv
 from starlette.requests import Request
 
 from broker.model import AuthEvent
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def spid(broker_factory, tmp_path: Path) -> Iterator[SpidEnv]:
-    env = start_spid_env(broker_factory, tmp_path)
-    yield env
-    env.stop()
 
 
 def _as_request(browser: SpidBrowser) -> Request:
