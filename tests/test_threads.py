@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from broker.threads import in_thread
+from broker.threads import WORKERS, in_thread
 
 REQUEST = contextvars.ContextVar("request", default="none")
 
@@ -34,3 +34,23 @@ def test_the_workers_exception_is_raised_to_the_caller() -> None:
 
     with pytest.raises(LookupError, match="gone"):
         asyncio.run(in_thread(fail))
+
+
+def test_a_call_cancelled_before_a_worker_takes_it_never_runs() -> None:
+    release = threading.Event()
+    ran: list[str] = []
+
+    async def main() -> None:
+        busy = [asyncio.ensure_future(in_thread(release.wait, 10)) for _ in range(WORKERS)]
+        await asyncio.sleep(0.05)  # every worker is now blocked
+        queued = asyncio.ensure_future(in_thread(ran.append, "ran"))
+        await asyncio.sleep(0.05)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        release.set()
+        assert all(await asyncio.gather(*busy))
+        await in_thread(lambda: None)  # the pool is usable again
+
+    asyncio.run(main())
+    assert ran == []
