@@ -21,6 +21,7 @@ proxy's access log meet in one line.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import re
 import secrets
@@ -81,7 +82,13 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
             if _GOOD_ID.match(text):
                 return text
             break
-    return secrets.token_hex(8)
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
+
+
+# Our own request ids: unique, not secret (they are printed in logs and headers), so a
+# random per-process prefix and a counter, without a getrandom system call per request.
+_ID_PREFIX = secrets.token_hex(4)
+_ID_COUNTER = itertools.count(secrets.randbelow(1 << 32))
 
 
 # --- metrics -----------------------------------------------------------------------------
