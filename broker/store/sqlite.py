@@ -157,12 +157,13 @@ class SqliteEphemeralStore:
         return row[0]
 
     def add(self, ns: str, key: str, value: str, ttl: int) -> bool:
+        """One statement: insert, or take over an expired row; a live row wins (0 rows)."""
         now = self._now()
-        with self.db.transaction() as c:
-            c.execute("DELETE FROM ephemeral WHERE ns=? AND k=? AND expires<=?", (ns, key, now))
-            cur = c.execute("INSERT OR IGNORE INTO ephemeral VALUES (?,?,?,?)",
-                            (ns, key, value, now + ttl))
-            return cur.rowcount == 1
+        cur = self.db.write(
+            "INSERT INTO ephemeral VALUES (?1,?2,?3,?4) ON CONFLICT (ns, k) DO UPDATE "
+            "SET v=excluded.v, expires=excluded.expires WHERE ephemeral.expires<=?5",
+            (ns, key, value, now + ttl, now))
+        return cur.rowcount == 1
 
     def delete(self, ns: str, key: str) -> None:
         self.db.write("DELETE FROM ephemeral WHERE ns=? AND k=?", (ns, key))
