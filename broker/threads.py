@@ -4,9 +4,9 @@ Starlette's ``run_in_threadpool`` goes through anyio: a capacity limiter, a canc
 and two checkpoints around each call, ~50 us of event-loop CPU per hop, about twice
 what the call itself needs. A login makes one hop per request, so Varco's endpoints use
 ``in_thread``: one bounded pool whose worker settles the caller's asyncio future, with
-the caller's context variables (the request id the log lines carry) copied into the worker as anyio
-does. The pool has anyio's default size (40); FastAPI's own sync dependencies, if any,
-still use anyio's pool.
+the caller's context variables (the request id the log lines carry) copied into the
+worker as anyio does. The pool has anyio's default size (40); FastAPI's own sync
+dependencies, if any, still use anyio's pool.
 """
 
 from __future__ import annotations
