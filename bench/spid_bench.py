@@ -190,6 +190,20 @@ def system_seconds(pid: int) -> float:
     return int(fields[12]) / os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary + involuntary context switches of a process's live threads so far: each
+    is a sleep and a wake-up (a thread hand-off, a GIL wait, a lock), CPU in the kernel."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        total += sum(int(line.split()[1]) for line in text.splitlines()
+                     if "ctxt_switches:" in line)
+    return total
+
+
 def hidden_fields(page: str) -> tuple[str, dict[str, str]]:
     action = re.search(r'<form method="post" action="([^"]+)"', page)
     if not action:
@@ -357,6 +371,7 @@ def main() -> int:
             bpid, ipid = procs[0].popen.pid, procs[1].popen.pid
             b0, i0, own0 = cpu_seconds(bpid), cpu_seconds(ipid), time.process_time()
             threads0 = thread_cpu(bpid)
+            switches0 = context_switches(bpid)
             sys0 = system_seconds(bpid)
             load = os.getloadavg()[0]
             spy = attach_profiler(bpid, args) if args.profile_broker else None
@@ -365,6 +380,7 @@ def main() -> int:
                 detach_profiler(spy)
             bcpu, icpu = cpu_seconds(bpid) - b0, cpu_seconds(ipid) - i0
             threads1 = thread_cpu(bpid)
+            switches = context_switches(bpid) - switches0
             bsys = system_seconds(bpid) - sys0
             own = time.process_time() - own0
             steps = None
@@ -395,7 +411,8 @@ def main() -> int:
     other_ns = sum(v - threads0.get(k, 0) for k, v in threads1.items() if k != str(bpid))
     print(f"Broker threads (schedstat, threads alive at the end): event loop "
           f"{loop_ns / 1e6 / ok:.2f} ms/login, other threads {other_ns / 1e6 / ok:.2f} ms/login; "
-          f"in the kernel (system time) {1000 * bsys / ok:.2f} ms/login.")
+          f"in the kernel (system time) {1000 * bsys / ok:.2f} ms/login; "
+          f"{switches / ok:.0f} context switches/login.")
     wait = totals.broker_wait + totals.idp_wait
     print(f"\nWaiting on the broker {100 * totals.broker_wait / wait:.0f}% of request time, "
           f"on the IdP {100 * totals.idp_wait / wait:.0f}%.")

@@ -54,3 +54,46 @@ def test_a_call_cancelled_before_a_worker_takes_it_never_runs() -> None:
 
     asyncio.run(main())
     assert ran == []
+
+
+def test_calls_in_a_row_reuse_the_most_recently_idle_thread() -> None:
+    """After a burst has started many workers, sequential calls keep to one of them:
+    the warm thread (CPU caches, its SQLite connection's page cache) takes the work,
+    not the one idle the longest."""
+    release = threading.Event()
+
+    async def main() -> tuple[set[str], list[str]]:
+        started = [asyncio.ensure_future(in_thread(_hold, release)) for _ in range(8)]
+        await asyncio.sleep(0.05)
+        release.set()
+        burst = set(await asyncio.gather(*started))
+        sequential = [(await in_thread(_where, ""))[0] for _ in range(20)]
+        return burst, sequential
+
+    burst, sequential = asyncio.run(main())
+    assert len(burst) == 8  # eight threads ran at once
+    assert len(set(sequential)) == 1
+
+
+def _hold(release: threading.Event) -> str:
+    release.wait(10)
+    return threading.current_thread().name
+
+
+def test_a_burst_beyond_the_pool_waits_and_every_call_runs_once() -> None:
+    """More calls than workers: the extra ones queue until a worker is free; none is
+    lost or run twice."""
+    release = threading.Event()
+    order: list[int] = []
+
+    async def main() -> None:
+        busy = [asyncio.ensure_future(in_thread(release.wait, 10)) for _ in range(WORKERS)]
+        await asyncio.sleep(0.05)
+        queued = [asyncio.ensure_future(in_thread(order.append, n)) for n in range(30)]
+        await asyncio.sleep(0.05)
+        assert order == []  # every worker is blocked: nothing queued has run
+        release.set()
+        await asyncio.gather(*busy, *queued)
+
+    asyncio.run(main())
+    assert sorted(order) == list(range(30))
