@@ -82,6 +82,17 @@ class SqliteDatabase:
         with self._write_lock:
             return conn.execute(sql, params)
 
+    def write_returning(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        """``write`` for a statement with ``RETURNING``: its rows are read before the write
+        lock is released, because SQLite commits such a statement only once its rows are
+        read; until then another thread's write would meet SQLite's busy handler, which
+        sleeps for milliseconds."""
+        conn = self._conn()
+        if conn.in_transaction:
+            return conn.execute(sql, params).fetchall()
+        with self._write_lock:
+            return conn.execute(sql, params).fetchall()
+
     def audit_append(self, at: str, kind: str, data: str, lock: str) -> None:
         """``Database.audit_append`` in one statement: read the last hash, insert after it.
 
@@ -150,11 +161,11 @@ class SqliteEphemeralStore:
         return [self.get(ns, key) for ns, key in keys]  # a local file: no round trips
 
     def take(self, ns: str, key: str) -> str | None:
-        row = self.db.write("DELETE FROM ephemeral WHERE ns=? AND k=? RETURNING v, expires",
-                            (ns, key)).fetchone()
-        if row is None or row[1] <= self._now():
+        rows = self.db.write_returning(
+            "DELETE FROM ephemeral WHERE ns=? AND k=? RETURNING v, expires", (ns, key))
+        if not rows or rows[0][1] <= self._now():
             return None
-        return row[0]
+        return rows[0][0]
 
     def add(self, ns: str, key: str, value: str, ttl: int) -> bool:
         """One statement: insert, or take over an expired row; a live row wins (0 rows)."""

@@ -7,6 +7,7 @@ join it (they would be rolled back with it) nor see its uncommitted rows, and a 
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -68,3 +69,39 @@ def test_take_hands_each_value_to_exactly_one_of_many_threads(tmp_path: Path) ->
     for t in threads:
         t.join(30)
     assert sorted(taken) == sorted((k, f"v-{k}") for k in keys)  # each once, none lost
+
+
+class _CheckedLock:
+    """The process's write lock, checking at each release that SQLite's own write lock
+    is free: a second connection that never waits must be able to take it."""
+
+    def __init__(self, path: Path):
+        self._lock = threading.Lock()
+        self._probe = sqlite3.connect(path, timeout=0, isolation_level=None,
+                                      check_same_thread=False)
+        self.held_after_release: list[str] = []
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._probe.execute("BEGIN IMMEDIATE")
+            self._probe.execute("ROLLBACK")
+        except sqlite3.OperationalError as err:
+            self.held_after_release.append(str(err))
+        self._lock.release()
+
+
+def test_a_take_commits_before_the_write_lock_goes_to_another_thread(tmp_path: Path) -> None:
+    """``DELETE ... RETURNING`` commits only once its rows are read; read before the
+    lock is released, or the next thread's write meets SQLite's sleeping busy handler."""
+    db = SqliteDatabase(tmp_path / "varco.db")
+    store = SqliteEphemeralStore(db, FixedClock(T0))
+    store.put("t", "a", "value", 60)
+    checked = _CheckedLock(tmp_path / "varco.db")
+    db._write_lock = checked  # type: ignore[assignment]
+    assert store.take("t", "a") == "value"
+    assert store.take("t", "a") is None
+    store.put("t", "b", "value", 60)
+    assert checked.held_after_release == []
