@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -46,48 +47,58 @@ class Job:
 
 
 class LifoPool:
-    """Up to ``max_workers`` daemon threads; each call goes to the most recently idle one.
+    """Daemon threads that run calls, the most recently idle thread first, ``active`` at a
+    time unless the running ones stop finishing.
 
-    Calls that find every thread busy wait in a FIFO backlog, taken in order by the
-    threads as they finish. A worker parks itself before it reports a result
-    (``done``), so a caller that submits again as soon as it hears back finds the same
-    thread on top of the idle stack.
+    - **LIFO wake-up.** A worker parks itself before it reports a result (``done``), so a
+      caller that submits again as soon as it hears back finds the same thread on top.
+    - **A small number running.** Under the GIL, two threads running Python take turns,
+      and each turn is a hand-off between threads and cold caches for the one that
+      resumes. So calls beyond ``active`` wait in a FIFO backlog and the running threads
+      take them in turn as they finish.
+    - **A watchdog for calls that wait.** A call that blocks (an LDAP or database server
+      that is slow, a busy lock) or runs long without the GIL (argon2) must not hold up
+      the backlog: when ``patience`` seconds pass with calls waiting and none finished,
+      one more thread is let in, and so on up to ``max_workers``. The extra room lasts
+      while those calls run.
 
     Daemon threads: the server stops taking requests and lets those in flight finish
     before the process exits, so no call is cut short by the exit.
     """
 
-    def __init__(self, max_workers: int, name_prefix: str):
+    def __init__(self, max_workers: int, name_prefix: str, *, active: int = 1,
+                 patience: float = 0.005):
+        if not 1 <= active <= max_workers:
+            raise ValueError("need 1 <= active <= max_workers")
         self.max_workers = max_workers
         self.name_prefix = name_prefix
+        self.active = active
+        self.patience = patience
         self._lock = threading.Lock()
         self._idle: list[tuple[threading.Lock, list[Job | None]]] = []  # top = last
         self._backlog: deque[Job] = deque()
         self._threads = 0
+        self._running = 0  # calls being run
+        self._allowed = active  # ``active``, plus threads the watchdog let in
+        self._finished = 0  # calls finished so far: the watchdog's sign of progress
+        self._waiting = threading.Event()  # set while the backlog is not empty
+        self._watchdog: threading.Thread | None = None
+        self.let_in = 0  # threads the watchdog let in beyond ``active``, ever
 
     def submit(self, call: Callable[[], Any], done: Callable[[Any], None]) -> Job:
         job = Job(call, done)
         with self._lock:
-            if self._idle:
-                wake, slot = self._idle.pop()
-                slot[0] = job
-                wake.release()
-                return job
-            if self._threads >= self.max_workers:
+            if self._running >= self._allowed:
                 self._backlog.append(job)
+                self._waiting.set()
+                if self._watchdog is None:
+                    self._watchdog = threading.Thread(
+                        target=self._watch, daemon=True, name=f"{self.name_prefix}-watchdog")
+                    self._watchdog.start()
                 return job
-            self._threads += 1
-            number = self._threads
-        thread = threading.Thread(target=self._work, args=(job,), daemon=True,
-                                  name=f"{self.name_prefix}_{number}")
-        try:
-            thread.start()
-        except RuntimeError:  # the system refused another thread: wait for a running one
-            with self._lock:
-                self._threads -= 1
-                if self._threads == 0:
-                    raise
-                self._backlog.append(job)
+            thread = self._run_locked(job)
+        if thread is not None:
+            self._start(thread, job)
         return job
 
     def cancel(self, job: Job) -> bool:
@@ -98,6 +109,31 @@ class LifoPool:
             except ValueError:
                 return False
             return True
+
+    def _run_locked(self, job: Job) -> threading.Thread | None:
+        """Give ``job`` to the most recently idle worker, or return a new thread for it
+        (started by the caller, outside the lock). Holds ``_lock``."""
+        self._running += 1
+        if self._idle:
+            wake, slot = self._idle.pop()
+            slot[0] = job
+            wake.release()
+            return None
+        self._threads += 1
+        return threading.Thread(target=self._work, args=(job,), daemon=True,
+                                name=f"{self.name_prefix}_{self._threads}")
+
+    def _start(self, thread: threading.Thread, job: Job) -> None:
+        try:
+            thread.start()
+        except RuntimeError:  # the system refused another thread: wait for a running one
+            with self._lock:
+                self._threads -= 1
+                self._running -= 1
+                if self._threads == 0:
+                    raise
+                self._backlog.appendleft(job)
+                self._waiting.set()
 
     def _work(self, job: Job) -> None:
         wake = threading.Lock()
@@ -110,17 +146,45 @@ class LifoPool:
                 log.exception("worker call raised")
                 result = None
             with self._lock:
-                following = self._backlog.popleft() if self._backlog else None
-                if following is None:
+                self._finished += 1
+                following = None
+                if self._backlog and self._running <= self._allowed:
+                    following = self._backlog.popleft()
+                else:
+                    self._running -= 1
+                    # The watchdog's extra room lasts while the calls it let in run.
+                    self._allowed = max(self.active, min(self._allowed, self._running))
                     self._idle.append((wake, slot))
+                if not self._backlog:
+                    self._waiting.clear()
             try:
                 job.done(result)
             except BaseException:
                 log.exception("worker completion raised")
             if following is None:
-                wake.acquire()  # released by ``submit`` with the next job in ``slot``
+                wake.acquire()  # released by ``_run_locked`` with the next job in ``slot``
                 following, slot[0] = slot[0], None
             job = following  # type: ignore[assignment]
+
+    def _watch(self) -> None:
+        while True:
+            self._waiting.wait()
+            with self._lock:
+                seen = self._finished
+            time.sleep(self.patience)
+            with self._lock:
+                if not self._backlog or self._finished != seen:
+                    continue
+                if self._allowed >= self.max_workers:
+                    continue
+                self._allowed += 1
+                self.let_in += 1
+                job = self._backlog.popleft()
+                if not self._backlog:
+                    self._waiting.clear()
+                thread = self._run_locked(job)
+            if thread is not None:
+                self._start(thread, job)
 
 
 _pool = LifoPool(WORKERS, "varco-worker")
