@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
@@ -43,6 +44,15 @@ class IdpInfo:
     logo: str | None = None
     source: str = ""
     attributes: tuple[str, ...] = field(default_factory=tuple)
+
+    @cached_property
+    def cert_windows(self) -> tuple[tuple[datetime, datetime], ...]:
+        """Each certificate's validity, read once: the registry checks it on every login.
+
+        The rest of a certificate's checks (key type and size) do not change with time
+        and were made when the metadata was loaded.
+        """
+        return tuple((c.not_valid_before_utc, c.not_valid_after_utc) for c in self.certs)
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,8 @@ class IdpRegistry:
         now = self._now()
         if info.valid_until is not None and now >= info.valid_until:
             return None
-        certs = tuple(c for c in info.certs if not cert_problems(c, now))
+        certs = tuple(cert for cert, (start, end) in zip(info.certs, info.cert_windows, strict=True)
+                      if start <= now < end)
         if not certs:
             return None
         return info if certs == info.certs else _with_certs(info, certs)
