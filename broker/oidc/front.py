@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import QueryParams
 
 from broker.context import BrokerContext
 from broker.errors import LoginExpired
@@ -174,6 +175,10 @@ class OidcFront:
             items: list[tuple[str, Any]] = list(await form_pairs(request))
         else:  # the form parser is ~3x quicker than Starlette's QueryParams here
             items = list(parse_urlencoded(request.scope["query_string"]))
+            # Later readers of ``request.query_params`` (the language of the pages and
+            # cookies) get these pairs instead of a second parse; Starlette keeps the
+            # parsed query under this name (if that changes, they just parse again).
+            request._query_params = QueryParams(items)  # type: ignore[attr-defined]
         return await in_thread(self._authorize, request, items)
 
     def _authorize(self, request: Request, items: list[tuple[str, Any]]
