@@ -23,6 +23,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
 from broker.context import BrokerContext
+from broker.cookies import set_cookie
 from broker.errors import AccessDenied, BrokerError, LoginExpired, NotFound, Text
 from broker.fiscal_code import mask
 from broker.flow import Unmet, unmet
@@ -311,9 +312,8 @@ class LoginHub:
         ``path``: no other route of ours ever receives it from another site. Where the
         browser refuses it (plain http off localhost) the POST is parked instead.
         """
-        response.set_cookie(RETURN_COOKIE, self.ctx.templates.browser_id(request),
-                            max_age=ttl, path=path, secure=True, httponly=True,
-                            samesite="none")
+        set_cookie(response, RETURN_COOKIE, self.ctx.templates.browser_id(request),
+                   max_age=ttl, path=path, secure=True, httponly=True, samesite="none")
 
     def cross_site_claim(self, request: Request) -> str | None:
         """On a POST without our SameSite=Lax cookies: the browser the return cookie

@@ -14,6 +14,7 @@ from fastapi import Request, Response
 
 from broker.clock import Clock
 from broker.config import Settings
+from broker.cookies import set_cookie
 from broker.model import BrokerSession, LoginRecord
 from broker.store.base import EphemeralStore
 
@@ -93,8 +94,8 @@ class SessionManager:
         self.ephemeral.put(NS, session.sid, session.model_dump_json(), ttl)
 
     def set_cookie(self, response: Response, session: BrokerSession) -> None:
-        response.set_cookie(self.COOKIE, session.sid, httponly=True, secure=self.secure,
-                            samesite="lax", path="/", max_age=self.lifetime)
+        set_cookie(response, self.COOKIE, session.sid, httponly=True, secure=self.secure,
+                   samesite="lax", path="/", max_age=self.lifetime)
 
     def clear_cookie(self, response: Response) -> None:
         response.delete_cookie(self.COOKIE, path="/", secure=self.secure, httponly=True,

@@ -20,6 +20,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
+from broker.cookies import set_cookie
 from broker.errors import CsrfError
 
 BROWSER_COOKIE = "varco_browser"
@@ -67,12 +68,12 @@ class Renderer:
     def bind_cookies(self, request: Request, response: Response) -> Response:
         """Set the browser and language cookies that this request created or changed."""
         if getattr(request.state, "new_browser_id", False):
-            response.set_cookie(BROWSER_COOKIE, request.state.browser_id, httponly=True,
-                                secure=self.secure, samesite="lax", path="/")
+            set_cookie(response, BROWSER_COOKIE, request.state.browser_id, httponly=True,
+                       secure=self.secure, samesite="lax", path="/")
         lang = request.query_params.get("lang")
         if lang in LANGUAGES and request.cookies.get(LANG_COOKIE) != lang:
-            response.set_cookie(LANG_COOKIE, lang, httponly=True, secure=self.secure,
-                                samesite="lax", path="/", max_age=365 * 86400)
+            set_cookie(response, LANG_COOKIE, lang, httponly=True, secure=self.secure,
+                       samesite="lax", path="/", max_age=365 * 86400)
         return response
 
     # --- language -----------------------------------------------------------------
