@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 from broker.clock import Clock
@@ -77,7 +77,7 @@ class SqliteDatabase:
         as atomic as ``BEGIN IMMEDIATE`` around it, for two statements less.
         """
         conn = self._conn()
-        if conn.in_transaction:
+        if conn.in_transaction or self._begin_batch(conn):
             return conn.execute(sql, params)
         with self._write_lock:
             return conn.execute(sql, params)
@@ -88,7 +88,7 @@ class SqliteDatabase:
         read; until then another thread's write would meet SQLite's busy handler, which
         sleeps for milliseconds."""
         conn = self._conn()
-        if conn.in_transaction:
+        if conn.in_transaction or self._begin_batch(conn):
             return conn.execute(sql, params).fetchall()
         with self._write_lock:
             return conn.execute(sql, params).fetchall()
@@ -104,7 +104,7 @@ class SqliteDatabase:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE so concurrent writers queue instead of failing mid-way."""
         conn = self._conn()
-        if conn.in_transaction:  # nested use joins the outer transaction
+        if conn.in_transaction or self._begin_batch(conn):  # nested use joins the outer one
             yield conn
             return
         with self._write_lock:
@@ -117,9 +117,47 @@ class SqliteDatabase:
             else:
                 conn.execute("COMMIT")
 
-    def batch(self) -> AbstractContextManager[sqlite3.Connection]:
-        """``Database.batch``: this thread's writes in one transaction until the end."""
-        return self.transaction()
+    @contextmanager
+    def batch(self) -> Iterator[sqlite3.Connection]:
+        """``Database.batch``: this thread's writes in one transaction until the end.
+
+        The transaction, and with it the process's write lock, begins at the first write
+        (``_begin_batch``), not on entry: what a request does before it writes (reads,
+        a signature, a policy decision) holds no lock, and a batch that writes nothing
+        costs nothing. Nested batches and transactions join the outer one.
+        """
+        conn = self._conn()
+        if conn.in_transaction or getattr(self._local, "batch", None) is not None:
+            yield conn
+            return
+        begun = self._local.batch = [False]
+        try:
+            yield conn
+        except BaseException:
+            if begun[0]:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            if begun[0]:
+                conn.execute("COMMIT")
+        finally:
+            self._local.batch = None
+            if begun[0]:
+                self._write_lock.release()
+
+    def _begin_batch(self, conn: sqlite3.Connection) -> bool:
+        """Open the thread's pending ``batch`` at its first write; False outside one."""
+        begun = getattr(self._local, "batch", None)
+        if begun is None or begun[0]:
+            return False
+        self._write_lock.acquire()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._write_lock.release()
+            raise
+        begun[0] = True
+        return True
 
     def execute_script(self, sql: str) -> None:
         with self._lock:

@@ -105,3 +105,46 @@ def test_a_take_commits_before_the_write_lock_goes_to_another_thread(tmp_path: P
     assert store.take("t", "a") is None
     store.put("t", "b", "value", 60)
     assert checked.held_after_release == []
+
+
+def test_a_batch_takes_the_write_lock_at_its_first_write_only(tmp_path: Path) -> None:
+    """Before its first write a batch holds nothing (a request signs or decides there
+    while other threads write); from it to the end, its writes commit together."""
+    db = SqliteDatabase(tmp_path / "varco.db")
+    store = SqliteEphemeralStore(db, FixedClock(T0))
+    probe = sqlite3.connect(tmp_path / "varco.db", timeout=0, isolation_level=None)
+
+    def other_thread_put(key: str) -> None:
+        worker = threading.Thread(target=store.put, args=("t", key, "other", 60))
+        worker.start()
+        worker.join(5)
+        assert not worker.is_alive(), "the other thread's write waited for the batch"
+
+    with db.batch():
+        assert store.get("t", "x") is None
+        other_thread_put("before-first-write")  # no lock held yet: it commits at once
+        store.put("t", "a", "1", 60)
+        store.put("t", "b", "2", 60)
+        seen = probe.execute("SELECT count(*) FROM ephemeral WHERE k IN ('a','b')").fetchone()
+        assert seen == (0,)  # not committed yet
+        with pytest.raises(sqlite3.OperationalError):
+            probe.execute("BEGIN IMMEDIATE")  # and the batch holds SQLite's write lock
+    assert store.get("t", "a") == "1" and store.get("t", "b") == "2"
+    assert store.get("t", "before-first-write") == "other"
+    probe.execute("BEGIN IMMEDIATE")  # released at the end
+    probe.execute("ROLLBACK")
+
+
+def test_a_failed_batch_writes_nothing_and_releases_the_lock(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "varco.db")
+    store = SqliteEphemeralStore(db, FixedClock(T0))
+    with pytest.raises(Boom), db.batch():
+        store.put("t", "a", "1", 60)
+        assert store.take("t", "a") == "1"
+        store.put("t", "b", "2", 60)
+        raise Boom
+    assert store.get("t", "a") is None and store.get("t", "b") is None
+    store.put("t", "c", "3", 60)  # the write lock is free again
+    with db.batch():  # a batch that only reads opens no transaction
+        assert store.get("t", "c") == "3"
+        assert not db._conn().in_transaction
