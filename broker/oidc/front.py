@@ -317,7 +317,14 @@ class OidcFront:
             return src
         if any(len(v) > 1 for v in src.datalist.values()):
             return _invalid_request("repeated parameters")
-        return await in_thread(self.server.create_token_response, src)
+        return await in_thread(self._token, src)
+
+    def _token(self, src: HttpInput) -> Response:
+        """The grant in one batch: the code (or refresh token) taken, the new tokens and
+        the audit entry commit together, once (SQLite; the batch opens at the take, after
+        client authentication)."""
+        with self.ctx.db.batch():
+            return self.server.create_token_response(src)
 
     async def introspect(self, request: Request) -> Response:
         src = await self._input(request)
