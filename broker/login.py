@@ -84,9 +84,15 @@ class LoginHub:
     # --- LoginStarter ---------------------------------------------------------------
     def remember(self, request: Request, auth: AuthRequest, reason: Unmet) -> None:
         """Keep ``auth`` as this browser's pending login (the ``tx`` of every login page)."""
+        self._keep(self._pending_login(request, auth, reason))
+
+    def _pending_login(self, request: Request, auth: AuthRequest, reason: Unmet
+                       ) -> PendingLogin:
         browser = self.ctx.templates.browser_id(request)
-        pending = PendingLogin(auth=auth, browser=browser, reason=reason)
-        self.ctx.ephemeral.put(NS, auth.tx_id, pending.model_dump_json(),
+        return PendingLogin(auth=auth, browser=browser, reason=reason)
+
+    def _keep(self, pending: PendingLogin) -> None:
+        self.ctx.ephemeral.put(NS, pending.auth.tx_id, pending.model_dump_json(),
                                self.ctx.settings.session.login_timeout)
 
     def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
@@ -107,9 +113,14 @@ class LoginHub:
         the same response.
 
         Saves the browser the ``/login/start/<name>`` round trip. Called in a worker
-        thread, where the provider's ``start_here`` runs too (no second hop). The pending
-        login is remembered first and the browser cookie it is bound to is set on the
-        provider's response.
+        thread, where the provider's ``start_here`` runs too (no second hop). The browser
+        cookie the pending login is bound to is set on the provider's response.
+
+        The pending login and the provider's own record (the SAML request) are written in
+        one batch, one commit: the provider signs before it writes, so the batch, which
+        opens at the first write, holds no lock across the signature; the pending login
+        is written last, and a page rendered meanwhile (an error) finds it in the
+        request (``varco_pending``).
         """
         hinted = self._hinted_provider(auth, reason)
         if hinted is None:
@@ -118,8 +129,11 @@ class LoginHub:
         provider = self.ctx.providers[name]
         if not (isinstance(provider, LeavesOnStart) and provider.leaves_on_start(hint or None)):
             return self.start(request, auth, reason)
-        self.remember(request, auth, reason)
-        response = provider.start_here(request, auth, hint or None)
+        pending = self._pending_login(request, auth, reason)
+        request.state.varco_pending = (auth.tx_id, pending)
+        with self.ctx.db.batch():
+            response = provider.start_here(request, auth, hint or None)
+            self._keep(pending)
         return self.ctx.templates.bind_cookies(request, response)
 
     def _hinted_provider(self, auth: AuthRequest, reason: Unmet) -> tuple[str, str] | None:

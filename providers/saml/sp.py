@@ -200,16 +200,21 @@ class SamlServiceProvider:
         pending = PendingRequest(request_id=request_id, tx=auth.tx_id, idp=idp.entity_id,
                                  issued=format_time(now), acr=acr, relay=relay,
                                  returning=returning)
+        # Signed first, stored after: inside the caller's batch the write lock is then
+        # not held across the signature.
+        response: Response
+        if binding == BINDING_REDIRECT:
+            response = RedirectResponse(encode_redirect(xml, location, relay, self.keys),
+                                        status_code=302)
+        else:
+            response = HTMLResponse(post_form(location, {
+                "SAMLRequest": encode_post(xml, self.keys), "RelayState": relay},
+                title=self.name.upper()))
         self.services.ephemeral.put(f"{self.name}.req", request_id, pending.dump(),
                                     self.cfg.request_ttl)
         self.log.info("%s authn request idp=%s acr=%s binding=%s", self.name, idp.entity_id,
                       acr, binding.rsplit(":", 1)[-1])
-        if binding == BINDING_REDIRECT:
-            return RedirectResponse(encode_redirect(xml, location, relay, self.keys),
-                                    status_code=302)
-        return HTMLResponse(post_form(location, {
-            "SAMLRequest": encode_post(xml, self.keys), "RelayState": relay},
-            title=self.name.upper()))
+        return response
 
     async def acs(self, request: Request) -> Response:
         """The IdP's POST. Cross-site (no SameSite=Lax cookies of ours), it completes at
