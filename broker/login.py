@@ -40,7 +40,7 @@ from broker.model import (
 from broker.policy import PolicyInput
 from broker.threads import in_thread
 from broker.web import BROWSER_COOKIE
-from providers.base import ChoiceLookup, LeavesOnStart, LogoutCapable, Provider
+from providers.base import ChoiceLookup, LeavesOnStart, LogoutCapable, Provider, supports
 
 log = logging.getLogger("varco.login")
 NS = "tx"
@@ -127,7 +127,7 @@ class LoginHub:
             return self.start(request, auth, reason)
         name, hint = hinted
         provider = self.ctx.providers[name]
-        if not (isinstance(provider, LeavesOnStart) and provider.leaves_on_start(hint or None)):
+        if not (supports(provider, LeavesOnStart) and provider.leaves_on_start(hint or None)):
             return self.start(request, auth, reason)
         pending = self._pending_login(request, auth, reason)
         request.state.varco_pending = (auth.tx_id, pending)
@@ -387,7 +387,7 @@ class LoginHub:
         for session in ended:
             for record in reversed(session.logins):
                 provider = self.ctx.providers.get(record.event.provider)
-                if isinstance(provider, LogoutCapable):
+                if supports(provider, LogoutCapable):
                     response = await provider.logout(request, record.event, return_to)
                     if response is not None:
                         return response
@@ -438,7 +438,7 @@ class LoginHub:
 
 def _has_choice(provider: Provider, hint: str) -> bool:
     """Is ``hint`` one of the provider's sub-choices (without listing them when it can)?"""
-    if isinstance(provider, ChoiceLookup):
+    if supports(provider, ChoiceLookup):
         return provider.has_choice(hint)
     return hint in {c["id"] for c in provider.choices()}
 

@@ -107,6 +107,21 @@ class ProviderServices:
     audit: Any  # broker.audit.AuditLog: the one hash-chained trail (also counted in /metrics)
 
 
+_SUPPORTS: dict[tuple[type, type], bool] = {}
+
+
+def supports(provider: object, capability: type) -> bool:
+    """``isinstance(provider, capability)`` for the optional protocols below, remembered
+    per provider class: a runtime protocol check lists and looks up the protocol's
+    members on every call (~15 us), and the login path asks on every login. Providers
+    get their capabilities from their class's methods, so the class decides."""
+    key = (type(provider), capability)
+    known = _SUPPORTS.get(key)
+    if known is None:
+        known = _SUPPORTS[key] = isinstance(provider, capability)
+    return known
+
+
 @runtime_checkable
 class Provider(Protocol):
     """A login method.
