@@ -84,7 +84,6 @@ class LifoPool:
         self._finished = 0  # calls finished so far: the watchdog's sign of progress
         self._waiting = threading.Event()  # set while the backlog is not empty
         self._watchdog: threading.Thread | None = None
-        self.let_in = 0  # threads the watchdog let in beyond ``active``, ever
 
     def submit(self, call: Callable[[], Any], done: Callable[[Any], None]) -> Job:
         job = Job(call, done)
@@ -179,7 +178,6 @@ class LifoPool:
                 if self._allowed >= self.max_workers:
                     continue
                 self._allowed += 1
-                self.let_in += 1
                 job = self._backlog.popleft()
                 if not self._backlog:
                     self._waiting.clear()
