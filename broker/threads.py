@@ -60,8 +60,8 @@ class LifoPool:
     - **A watchdog for calls that wait.** A call that blocks (an LDAP or database server
       that is slow, a busy lock) or runs long without the GIL (argon2) must not hold up
       the backlog: when ``patience`` seconds pass with calls waiting and none finished,
-      one more thread is let in, and so on up to ``max_workers``. The extra room lasts
-      while those calls run.
+      one more thread is let in, and so on up to ``max_workers``. The extra room shrinks
+      back as the backlog empties and those threads go idle.
 
     Daemon threads: the server stops taking requests and lets those in flight finish
     before the process exits, so no call is cut short by the exit.
