@@ -62,15 +62,22 @@ class Slapd:
     ca_file: Path
     reader_password: str
     admin_password: str
+    plain_port: int = 0
     proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"ldaps://127.0.0.1:{self.port}"
 
+    @property
+    def plain_url(self) -> str:
+        """``ldap://``: usable only after StartTLS (``security ssf=128``)."""
+        return f"ldap://127.0.0.1:{self.plain_port}"
+
     def start(self) -> None:
+        listen = f"{self.url}/ {self.plain_url}/"
         self.proc = subprocess.Popen(
-            [SLAPD, "-f", str(self.folder / "slapd.conf"), "-h", self.url + "/", "-d", "0"],
+            [SLAPD, "-f", str(self.folder / "slapd.conf"), "-h", listen, "-d", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -159,4 +166,5 @@ userPassword: {hashed}
 """)
     subprocess.run(["slapadd", "-f", str(folder / "slapd.conf"), "-l", str(reader)],
                    check=True, capture_output=True)
-    return Slapd(folder, free_port(), folder / "ca.pem", reader_pw, admin_pw)
+    return Slapd(folder, free_port(), folder / "ca.pem", reader_pw, admin_pw,
+                 plain_port=free_port())

@@ -68,6 +68,36 @@ def test_untrusted_certificate_is_refused(slapd, tmp_path):
         untrusting.facts(LAURA)
 
 
+def test_start_tls_on_ldap_url_reads_with_the_certificate_checked(slapd):
+    directory = LdapDirectory(slapd.plain_url, "dc=varco,dc=example", bind_dn=READER_DN,
+                              password=slapd.reader_password, ca_file=str(slapd.ca_file),
+                              start_tls=True, timeout=2)
+    facts = directory.facts(LAURA)
+    kinds = {i.kind: i for i in facts.intermediary}
+    assert {d.company_cf for d in kinds["commercialista"].deleghe} == {
+        "00743110157", "01234567897"}
+
+
+def test_start_tls_with_an_untrusted_certificate_is_refused(slapd, tmp_path):
+    other_ca = tmp_path / "other.pem"
+    other_ca.write_bytes(_other_ca())
+    untrusting = LdapDirectory(slapd.plain_url, "dc=varco,dc=example", bind_dn=READER_DN,
+                               password=slapd.reader_password, ca_file=str(other_ca),
+                               start_tls=True, timeout=2)
+    with pytest.raises(DirectoryUnavailable, match="LDAPStartTLSError") as refused:
+        untrusting.facts(LAURA)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value.__cause__)
+
+
+def test_the_server_refuses_a_bind_without_tls_on_the_plain_port(slapd):
+    """What ``start_tls`` protects against: the password would cross in clear; the test
+    directory, like a production one should, refuses that bind."""
+    conn = Connection(Server(slapd.plain_url), user=READER_DN,
+                      password=slapd.reader_password)
+    assert not conn.bind()
+    assert conn.result["description"] == "confidentialityRequired"
+
+
 def test_plain_ldap_without_tls_is_not_accepted():
     with pytest.raises(ValueError, match="ldaps"):
         LdapDirectory("ldap://127.0.0.1:389", "dc=varco,dc=example")
