@@ -7,6 +7,13 @@ AuthnContextClassRef, the SPID attributes the SP's metadata requests, both Respo
 and Assertion signed (RSA-SHA256). Tests use ``response_xml(..., mutate=...)`` to
 produce responses that are *validly signed* by the IdP yet wrong in one field.
 
+pysaml2 builds the messages and the signature templates; the signatures themselves are
+made in-process by libxmlsec1 through python-xmlsec. pysaml2's own backend runs the
+``xmlsec1`` command twice per signature (``--version``, then ``--sign``): about 50 ms of
+CPU per login in four short-lived processes, which saturated the bench machine and
+inflated the broker's own measured CPU (bench/README.md, seventh round). The command
+wraps the same libxmlsec1, so the result is the same signature.
+
 With ``profile="cie"`` the same IdP plays CIE ID: its users carry the four CIE
 attributes and every Issuer comes without ``Format``, as CIE ID sends it.
 """
@@ -20,8 +27,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
+import xmlsec
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -244,27 +253,30 @@ class TestIdp:
         self._shape(root)
         return self.sign(etree.tostring(root), assertion=False, response=sign)
 
-    def sign(self, xml: bytes, *, assertion: bool = True, response: bool = True) -> bytes:
-        """Sign the Assertion, then the Response, with pysaml2's xmlsec backend."""
-        server = self.server()
-        sec = server.sec
+    @cached_property
+    def _signing(self) -> tuple[xmlsec.Key, str]:
+        """The signing key (parsed once) and its certificate as the template carries it."""
+        key = xmlsec.Key.from_file(str(self.sign_key_file), xmlsec.constants.KeyDataFormatPem)
         cert_b64 = "".join(Path(self.sign_cert_file).read_text().splitlines()[1:-1])
+        return key, cert_b64
+
+    def sign(self, xml: bytes, *, assertion: bool = True, response: bool = True) -> bytes:
+        """Sign the Assertion, then the Response: pysaml2's template, libxmlsec1's signature."""
+        key, cert_b64 = self._signing
         root = etree.fromstring(xml)
         steps = (["assertion"] if assertion else []) + (["response"] if response else [])
         for step in steps:
-            if step == "assertion":
-                elem = root.find(f"{{{SAML}}}Assertion")
-                if elem is None:
-                    continue
-                node_name = "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"
-            else:
-                elem, node_name = root, "urn:oasis:names:tc:SAML:2.0:protocol:Response"
+            elem = root.find(f"{{{SAML}}}Assertion") if step == "assertion" else root
+            if elem is None:
+                continue
             tmpl = pre_signature_part(elem.get("ID"), cert_b64, digest_alg=DIGEST_SHA256,
                                       sign_alg=SIG_RSA_SHA256)
-            elem.find(f"{{{SAML}}}Issuer").addnext(etree.fromstring(str(tmpl).encode()))
-            signed = sec.sign_statement(etree.tostring(root).decode(), node_name,
-                                        key_file=str(self.sign_key_file), node_id=elem.get("ID"))
-            root = etree.fromstring(signed.encode() if isinstance(signed, str) else signed)
+            signature = etree.fromstring(str(tmpl).encode())
+            elem.find(f"{{{SAML}}}Issuer").addnext(signature)
+            xmlsec.tree.add_ids(elem, ["ID"])
+            ctx = xmlsec.SignatureContext()
+            ctx.key = key
+            ctx.sign(signature)
         return etree.tostring(root)
 
     @staticmethod
