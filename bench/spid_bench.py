@@ -341,6 +341,10 @@ def main() -> int:
                         help="run the broker under py-spy (raw folded stacks to FILE)")
     parser.add_argument("--profile-args", default="-r 250",
                         help="more py-spy record options, e.g. '-r 250 --gil'")
+    parser.add_argument("--broker-cpus", metavar="LIST",
+                        help="run the broker under 'taskset -c LIST' (e.g. 0): the event loop "
+                             "and the worker threads on one core, as README's operations "
+                             "section recommends; the IdP and this script stay unpinned")
     parser.add_argument("--show-logs", action="store_true", help="print the servers' log tails")
     args = parser.parse_args()
     if args.logins < 1 or args.concurrency < 1:
@@ -353,7 +357,8 @@ def main() -> int:
         broker, idp = f"http://127.0.0.1:{bport}", f"http://127.0.0.1:{iport}"
         procs: list[Proc] = []
         try:
-            procs.append(launch("broker", [sys.executable, "-m", "broker.cli", "serve",
+            pin = ["taskset", "-c", args.broker_cpus] if args.broker_cpus else []
+            procs.append(launch("broker", [*pin, sys.executable, "-m", "broker.cli", "serve",
                                            "--config", str(config), "--port", str(bport)],
                                 tmp, f"{broker}/.well-known/openid-configuration"))
             procs.append(launch("idp", [sys.executable, "-m", "broker.testidp",
@@ -399,7 +404,8 @@ def main() -> int:
         raise SystemExit(f"no flow succeeded: {totals.errors[:3]}")
     per_b, per_i = 1000 * bcpu / ok, 1000 * icpu / ok
     print(f"Varco SPID login bench: {os.cpu_count()} cores (load {load:.2f} at start), "
-          f"1 broker process + 1 test IdP process, SP key RSA-{args.key_size}, "
+          f"1 broker process{f' on CPU {args.broker_cpus}' if args.broker_cpus else ''} "
+          f"+ 1 test IdP process, SP key RSA-{args.key_size}, "
           f"concurrency {args.concurrency}, ACS POST {cross}")
     print("| flows | errors | flows/s | p50 flow | p99 flow | broker CPU/login "
           "| IdP CPU/login | load generator CPU/login |")
