@@ -385,3 +385,23 @@ def test_metadata_is_signed_and_verifies(saml: SamlPair):
     root = etree.fromstring(saml.metadata)
     verify_element(root, [saml.keys.cert])
     assert root.get("entityID") == SP.entity_id
+
+
+def test_test_idp_signs_in_process_without_starting_a_command(
+        saml: SamlPair, monkeypatch: pytest.MonkeyPatch):
+    """The test IdP signs with libxmlsec1 in-process: pysaml2's backend started the
+    ``xmlsec1`` command twice per signature, ~50 ms of CPU per login that saturated the
+    SPID bench's machine (bench/README.md, seventh round)."""
+    import subprocess
+
+    req, exp = saml.request()
+    saml.idp.server()  # pysaml2's setup, before the guard
+
+    def no_process(self, args, *rest, **kwargs):
+        raise AssertionError(f"the test IdP started a process: {args!r}")
+
+    # Every ``Popen``, however it was imported, starts its child here.
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", no_process)
+    result = validate(saml.idp.response_xml(req, saml.idp.users["mario.rossi"]), exp)
+    assert isinstance(result, SamlAssertion)
+    assert result.attributes["fiscalNumber"] == "TINIT-RSSMRA80A01H501U"
