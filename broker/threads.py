@@ -57,48 +57,58 @@ class LifoPool:
       and each turn is a hand-off between threads and cold caches for the one that
       resumes. So calls beyond ``active`` wait in a FIFO backlog and the running threads
       take them in turn as they finish.
-    - **A watchdog for calls that wait.** A call that blocks (an LDAP or database server
+    - **More room for calls that wait.** A call that blocks (an LDAP or database server
       that is slow, a busy lock) or runs long without the GIL (argon2) must not hold up
       the backlog: when ``patience`` seconds pass with calls waiting and none finished,
       one more thread is let in, and so on up to ``max_workers``. The extra room shrinks
-      back as the backlog empties and those threads go idle.
+      back as the backlog empties and those threads go idle. The check runs when a call
+      is submitted (under traffic, that is often) and, for a backlog that no new call
+      comes to look at, in a watchdog thread every ``sweep`` seconds. A watchdog that
+      woke every ``patience`` (5 ms) while calls waited took the GIL from the running
+      call 200 times a second under load, each a hand-off between threads: about 3% of
+      the SPID login's CPU (bench/README.md, seventh round).
 
     Daemon threads: the server stops taking requests and lets those in flight finish
     before the process exits, so no call is cut short by the exit.
     """
 
     def __init__(self, max_workers: int, name_prefix: str, *, active: int = 1,
-                 patience: float = 0.005):
+                 patience: float = 0.005, sweep: float = 0.05):
         if not 1 <= active <= max_workers:
             raise ValueError("need 1 <= active <= max_workers")
         self.max_workers = max_workers
         self.name_prefix = name_prefix
         self.active = active
         self.patience = patience
+        self.sweep = sweep
         self._lock = threading.Lock()
         self._idle: list[tuple[threading.Lock, list[Job | None]]] = []  # top = last
         self._backlog: deque[Job] = deque()
         self._threads = 0
         self._running = 0  # calls being run
-        self._allowed = active  # ``active``, plus threads the watchdog let in
-        self._finished = 0  # calls finished so far: the watchdog's sign of progress
+        self._allowed = active  # ``active``, plus threads let in for waiting calls
+        self._progress_at = 0.0  # monotonic time of the last finish, let-in or backlog start
         self._waiting = threading.Event()  # set while the backlog is not empty
         self._watchdog: threading.Thread | None = None
 
     def submit(self, call: Callable[[], Any], done: Callable[[Any], None]) -> Job:
         job = Job(call, done)
         with self._lock:
-            if self._running >= self._allowed:
+            if self._running < self._allowed:
+                thread, taken = self._run_locked(job), job
+            else:
+                now = time.monotonic()
+                if not self._backlog:
+                    self._progress_at = now  # the wait starts now
                 self._backlog.append(job)
                 self._waiting.set()
                 if self._watchdog is None:
                     self._watchdog = threading.Thread(
                         target=self._watch, daemon=True, name=f"{self.name_prefix}-watchdog")
                     self._watchdog.start()
-                return job
-            thread = self._run_locked(job)
-        if thread is not None:
-            self._start(thread, job)
+                thread, taken = self._let_in_locked(now)
+        if thread is not None and taken is not None:
+            self._start(thread, taken)
         return job
 
     def cancel(self, job: Job) -> bool:
@@ -146,13 +156,13 @@ class LifoPool:
                 log.exception("worker call raised")
                 result = None
             with self._lock:
-                self._finished += 1
+                self._progress_at = time.monotonic()
                 following = None
                 if self._backlog and self._running <= self._allowed:
                     following = self._backlog.popleft()
                 else:
                     self._running -= 1
-                    # The watchdog's extra room lasts while the calls it let in run.
+                    # The extra room lasts while the calls let in for it run.
                     self._allowed = max(self.active, min(self._allowed, self._running))
                     self._idle.append((wake, slot))
                 if not self._backlog:
@@ -166,23 +176,27 @@ class LifoPool:
                 following, slot[0] = slot[0], None
             job = following  # type: ignore[assignment]
 
+    def _let_in_locked(self, now: float) -> tuple[threading.Thread | None, Job | None]:
+        """One more thread for the oldest waiting call, when calls have waited ``patience``
+        with none finished. Returns a thread to start (outside the lock) and its call, or
+        ``(None, call)`` when an idle worker took it. Holds ``_lock``."""
+        if (not self._backlog or self._allowed >= self.max_workers
+                or now - self._progress_at < self.patience):
+            return None, None
+        self._allowed += 1
+        self._progress_at = now  # the next one waits another ``patience``
+        job = self._backlog.popleft()
+        if not self._backlog:
+            self._waiting.clear()
+        return self._run_locked(job), job
+
     def _watch(self) -> None:
         while True:
             self._waiting.wait()
+            time.sleep(self.sweep)
             with self._lock:
-                seen = self._finished
-            time.sleep(self.patience)
-            with self._lock:
-                if not self._backlog or self._finished != seen:
-                    continue
-                if self._allowed >= self.max_workers:
-                    continue
-                self._allowed += 1
-                job = self._backlog.popleft()
-                if not self._backlog:
-                    self._waiting.clear()
-                thread = self._run_locked(job)
-            if thread is not None:
+                thread, job = self._let_in_locked(time.monotonic())
+            if thread is not None and job is not None:
                 self._start(thread, job)
 
 

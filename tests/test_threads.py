@@ -131,14 +131,32 @@ def test_no_more_than_active_calls_run_while_they_keep_finishing() -> None:
 
 
 def test_a_blocked_call_does_not_hold_up_the_backlog() -> None:
-    """With one call blocked (a slow LDAP server, say) and no call finishing, the
-    watchdog lets another thread take the waiting call after ``patience``."""
-    pool = LifoPool(8, "test-worker", active=1, patience=0.01)
+    """With one call blocked (a slow LDAP server, say), no call finishing and no new
+    call submitted, the watchdog lets another thread take the waiting call."""
+    pool = LifoPool(8, "test-worker", active=1, patience=0.01, sweep=0.02)
     release, second_ran = threading.Event(), threading.Event()
     pool.submit(lambda: release.wait(10), lambda _: None)
     pool.submit(second_ran.set, lambda _: None)
     try:
         assert second_ran.wait(5), "the second call waited for the blocked one"
+        assert not release.is_set()
+    finally:
+        release.set()
+
+
+def test_under_traffic_a_blocked_call_is_bypassed_without_waiting_for_the_sweep() -> None:
+    """A call submitted while others have waited ``patience`` behind a blocked one lets
+    another thread in at once: the watchdog's sweep (an hour here) is only for a backlog
+    that no new call comes to look at."""
+    pool = LifoPool(8, "test-worker", active=1, patience=0.01, sweep=3600)
+    release, second_ran = threading.Event(), threading.Event()
+    pool.submit(lambda: release.wait(10), lambda _: None)
+    pool.submit(second_ran.set, lambda _: None)
+    try:
+        time.sleep(0.05)
+        assert not second_ran.is_set()  # nothing looked at the backlog yet
+        pool.submit(lambda: None, lambda _: None)
+        assert second_ran.wait(5), "the waiting call stayed behind the blocked one"
         assert not release.is_set()
     finally:
         release.set()
