@@ -64,9 +64,9 @@ class LifoPool:
       back as the backlog empties and those threads go idle. The check runs when a call
       is submitted (under traffic, that is often) and, for a backlog that no new call
       comes to look at, in a watchdog thread every ``sweep`` seconds. A watchdog that
-      woke every ``patience`` (5 ms) while calls waited took the GIL from the running
-      call 200 times a second under load, each a hand-off between threads: about 3% of
-      the SPID login's CPU (bench/README.md, seventh round).
+      woke every ``patience`` (5 ms) while calls waited needed the GIL up to 200 times a
+      second under load, in turn with the running call, each a hand-off between
+      threads: about 3% of the SPID login's CPU (bench/README.md, seventh round).
 
     Daemon threads: the server stops taking requests and lets those in flight finish
     before the process exits, so no call is cut short by the exit.
