@@ -140,7 +140,7 @@ providers:
             iport = free_port()
             self.idp_url = f"http://127.0.0.1:{iport}"
             self.idp = spid_bench.launch(
-                "idp", [sys.executable, "-m", "broker.testidp", "--port", str(iport),
+                "idp", [sys.executable, "-m", "providers.saml.testidp", "--port", str(iport),
                         "--sp-metadata", f"{self.url}/spid/metadata",
                         "--data", str(self.folder / "testidp"),
                         "--write-metadata", str(self.folder / "spid-idps" / "test-idp.xml")],

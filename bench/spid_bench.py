@@ -2,9 +2,9 @@
 
 Two server processes, one load generator (this process), all on 127.0.0.1:
 
-* the broker, ``python -m broker.cli serve`` with SPID on (``test_idp: false``) and its
+* the broker, ``python -m broker.cli.main serve`` with SPID on (``test_idp: false``) and its
   IdP folder in a temporary directory;
-* the pysaml2 test IdP, ``python -m broker.testidp``, in its OWN process so that its
+* the pysaml2 test IdP, ``python -m providers.saml.testidp``, in its OWN process so that its
   CPU (parsing and verifying the AuthnRequest, signing Response and Assertion) is
   counted apart from the broker's.
 
@@ -358,10 +358,10 @@ def main() -> int:
         procs: list[Proc] = []
         try:
             pin = ["taskset", "-c", args.broker_cpus] if args.broker_cpus else []
-            procs.append(launch("broker", [*pin, sys.executable, "-m", "broker.cli", "serve",
+            procs.append(launch("broker", [*pin, sys.executable, "-m", "broker.cli.main", "serve",
                                            "--config", str(config), "--port", str(bport)],
                                 tmp, f"{broker}/.well-known/openid-configuration"))
-            procs.append(launch("idp", [sys.executable, "-m", "broker.testidp",
+            procs.append(launch("idp", [sys.executable, "-m", "providers.saml.testidp",
                                         "--port", str(iport),
                                         "--sp-metadata", f"{broker}/spid/metadata",
                                         "--data", str(tmp / "testidp"),

@@ -54,7 +54,7 @@ def start_broker(tmp: Path, port: int) -> subprocess.Popen:
         "demo_rp: true\nproviders:\n  pin:\n    demo_users: true\n")
     log = (tmp / "broker.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "broker.cli", "serve", "--config", str(config),
+        [sys.executable, "-m", "broker.cli.main", "serve", "--config", str(config),
          "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -16,21 +16,22 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from broker import ops, roles
-from broker.admin_api import audit_router
+from broker.admin.audit import audit_router
 from broker.clock import Clock, SystemClock
 from broker.config import Settings
 from broker.context import BrokerContext
 from broker.errors import BadRequest, BrokerError, ConfigError, NotFound, ServiceUnavailable
-from broker.fastlane import ErrorHandler, FastLane
-from broker.forms import MAX_BODY_BYTES
-from broker.login import LoginHub
+from broker.http.fastlane import ErrorHandler, FastLane
+from broker.http.forms import MAX_BODY_BYTES
+from broker.http.pages import Renderer
+from broker.login import roles
+from broker.login.hub import LoginHub
+from broker.login.session import SessionManager
 from broker.mapping import MappingSet
-from broker.ops import MeteredAuditLog
+from broker.ops import service as ops
+from broker.ops.service import MeteredAuditLog
 from broker.policy import PolicyHolder
-from broker.session import SessionManager
 from broker.store.factory import build_stores
-from broker.web import Renderer
 from providers.base import HasHotRoutes, Provider, ProviderServices, provider_types
 
 log = logging.getLogger("varco.app")
@@ -104,7 +105,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             app.include_router(admin)
     _mount_test_idp(app, ctx)
     if settings.demo_rp:
-        from broker.demo_rp import demo_rp_router
+        from broker.demo.rp import demo_rp_router
 
         app.include_router(demo_rp_router(ctx), prefix="/demo-rp")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
@@ -119,7 +120,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
 def _mount_test_idp(app: FastAPI, ctx: BrokerContext) -> None:
     """Demo only: the pysaml2 test IdP at /test-idp (SPID) and /test-idp-cie (CIE ID)."""
-    from broker.testidp.mount import PREFIX, PREFIX_CIE, demo_test_idp
+    from providers.saml.testidp.mount import PREFIX, PREFIX_CIE, demo_test_idp
 
     for name, prefix in (("spid", PREFIX), ("cie", PREFIX_CIE)):
         provider = ctx.providers.get(name)

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from broker.audit import AuditLog
 from broker.clock import Clock
 from broker.config import Settings
-from broker.session import SessionManager
+from broker.http.pages import Renderer
+from broker.login.session import SessionManager
 from broker.store.base import Database, EphemeralStore
-from broker.web import Renderer
 
 if TYPE_CHECKING:
-    from broker.flow import AuthorizationFront, LoginStarter
+    from broker.login.interaction import AuthorizationFront, LoginStarter
     from broker.mapping import MappingSet
     from broker.policy import PolicyHolder
     from providers.base import Provider

@@ -137,7 +137,7 @@ class Abilitazione(Frozen):
 
 
 class ActingRole(Frozen):
-    """The role a session acts in, chosen after login (``broker.roles``).
+    """The role a session acts in, chosen after login (``broker.login.roles``).
 
     ``self``: the person for themselves; otherwise one of the login's abilitazioni. For a
     delegate, ``actor_key`` (derived from the broker's secret) makes the RFC 8693

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from broker.errors import BrokerError, Text
-from broker.fastlane import HotRoute
+from broker.http.fastlane import HotRoute
 from broker.model import AuthEvent, AuthRequest, BrokerSession, ReturnBinding
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class ProviderConfig(BaseModel):
 
 
 class LoginHub(Protocol):
-    """What the broker offers a provider during a login. Implemented by ``broker.login``."""
+    """What the broker offers a provider during a login. Implemented by ``broker.login.hub``."""
 
     def pending(self, request: Request, tx_id: str) -> AuthRequest:
         """The login in progress for this browser; raises ``LoginExpired`` if none."""
@@ -163,7 +163,7 @@ class HasHotRoutes(Protocol):
     """Optional: endpoints every login crosses (a SAML ACS), for the app's fast lane.
 
     Paths are relative to the provider's prefix (``/acs`` is served at ``/spid/acs``),
-    exact, and not in ``router`` as well. See ``broker.fastlane``.
+    exact, and not in ``router`` as well. See ``broker.http.fastlane``.
     """
 
     def hot_routes(self) -> list[HotRoute]:

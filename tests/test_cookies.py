@@ -1,4 +1,4 @@
-"""``broker.cookies.set_cookie`` writes exactly the header Starlette would."""
+"""``broker.http.cookies.set_cookie`` writes exactly the header Starlette would."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import pytest
 from starlette.responses import Response
 
-from broker.cookies import set_cookie
+from broker.http.cookies import set_cookie
 
 VALUES = ["Zx9-_aB3kQ0tokenUrlsafe", "it", "", "a b", 'quo"te', "semi;colon", "comma,x",
           "caffè", "back\\slash", "odd!#$%&'*+.^_`|~:"]

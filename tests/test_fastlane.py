@@ -6,7 +6,7 @@ import pytest
 from starlette.responses import PlainTextResponse
 from starlette.routing import Match, NoMatchFound, Router
 
-from broker.fastlane import FastLane, HotRoute
+from broker.http.fastlane import FastLane, HotRoute
 
 
 async def _ok(request):  # pragma: no cover - never called here

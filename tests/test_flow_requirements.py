@@ -1,4 +1,4 @@
-"""``broker.flow.unmet``: what a session lacks for a request, table-driven."""
+"""``broker.login.interaction.unmet``: what a session lacks for a request, table-driven."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from broker.flow import Unmet, unmet
+from broker.login.interaction import Unmet, unmet
 from broker.model import (
     ACR_PIN,
     ACR_SPID_L2,

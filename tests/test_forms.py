@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote_plus, unquote_plus, urlencode
 
 import pytest
 
-from broker.forms import MAX_FIELDS, BadForm, parse_urlencoded, unquote_field
+from broker.http.forms import MAX_FIELDS, BadForm, parse_urlencoded, unquote_field
 
 ALPHABET = "ab+/=%2B%2f%3D%3d%20%41%zz%e2%82%ac €&;~.-_ "
 

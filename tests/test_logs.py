@@ -9,12 +9,12 @@ import subprocess
 import sys
 import time
 
-import broker.logs as logs
-from broker.logs import BatchedLineHandler, JsonFormatter
+import broker.ops.logs as logs
+from broker.ops.logs import BatchedLineHandler, JsonFormatter
 
 _THREADS_AND_EXIT = """
 import logging, threading
-from broker.logs import setup_logging
+from broker.ops.logs import setup_logging
 setup_logging()
 log = logging.getLogger("varco.test")
 def worker(n):

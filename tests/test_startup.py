@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from broker.app import create_app
-from broker.cli import main
+from broker.cli.main import main
 from broker.errors import ConfigError, PolicyError
 from broker.paths import project_dir
 from tests.harness import demo_settings

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-import broker.threads
-from broker.threads import LifoPool, in_thread
+import broker.http.threads
+from broker.http.threads import LifoPool, in_thread
 
 REQUEST = contextvars.ContextVar("request", default="none")
 
@@ -35,7 +35,7 @@ def pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., LifoPool]]:
     """``in_thread``'s pool replaced by one built for the test."""
     def install(**options: Any) -> LifoPool:
         made = LifoPool(options.pop("max_workers", 8), "varco-worker", **options)
-        monkeypatch.setattr(broker.threads, "_pool", made)
+        monkeypatch.setattr(broker.http.threads, "_pool", made)
         return made
     yield install
 

@@ -1,7 +1,7 @@
 """The OpenID Connect provider RPs talk to: discovery, keys, authorize, tokens, logout.
 
 ``OidcFront(ctx)`` is the whole of it for the app factory: ``.router`` carries every
-endpoint, ``finish``/``deny`` implement ``broker.flow.AuthorizationFront`` and
+endpoint, ``finish``/``deny`` implement ``broker.login.interaction.AuthorizationFront`` and
 ``client_info`` tells the login hub what an RP requires. Which claims each scope
 releases is documented in ``broker.oidc.claims``.
 """

@@ -29,7 +29,7 @@ from broker.oidc.clients import Client, ClientRegistry
 from broker.oidc.server import check_challenge
 
 MAX_PARAM = 4096
-# select_account asks again which role the session acts in (broker.roles).
+# select_account asks again which role the session acts in (broker.login.roles).
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 
 

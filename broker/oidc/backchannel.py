@@ -144,7 +144,7 @@ class Sender:
                 log.exception("back-channel logout: unexpected error")
 
     def _attempt(self, d: Delivery) -> None:
-        from broker.ops import METRICS
+        from broker.ops.service import METRICS
 
         try:
             status = self._post(d.uri, d.token)
@@ -243,7 +243,7 @@ class BackchannelLogout:
     def mount(self, router: APIRouter) -> None:
         """``POST /admin/sessions/{sid}/revoke`` (scope ``admin:sessions``), ``sid`` being
         the public one RPs and the audit trail see. The body's ``reason`` is audited."""
-        from broker.admin_auth import AdminCaller, require_admin
+        from broker.admin.auth import AdminCaller, require_admin
 
         def revoke(sid: str, body: RevokeSession,
                    caller: AdminCaller = Depends(require_admin("admin:sessions"))) -> dict:

@@ -11,7 +11,7 @@ Scopes and the claims they release (in the ID token and at userinfo alike)::
                                      do for others, e.g. a municipal operator's ISEE rights)
     offline_access  no claim: allows a refresh token
 
-``abilitazioni`` describes the *role the session acts in* (``broker.roles``): ``[]`` for
+``abilitazioni`` describes the *role the session acts in* (``broker.login.roles``): ``[]`` for
 oneself, or the one chosen abilitazione (an intermediary for a company, an operator of a
 comune with services). When a delegate of digital identity acts (circular 127/2021),
 ``sub`` and ``fiscal_number`` are the **delegator's**, names and email are left out (they
@@ -40,7 +40,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from broker.flow import filing_pending
+from broker.login.interaction import filing_pending
 from broker.model import (
     ACR_CNS,
     ACR_SPID_L2,
@@ -85,10 +85,11 @@ class UserSnapshot(Frozen):
     amr: tuple[str, ...]
     auth_time: int
     provider: str
-    # Set when a delegate acts: the delegate's codice fiscale and actor key (broker.roles).
+    # Set when a delegate acts: the delegate's codice fiscale and actor key (broker.login.roles).
     actor_fiscal_code: str | None = None
     actor_key: str | None = None
-    # An application filed with an ordinario PIN, held until the conversion (broker.flow).
+    # An application filed with an ordinario PIN, held until the conversion
+    # (broker.login.interaction).
     application_filing: dict[str, str] | None = None
 
     @classmethod

@@ -24,9 +24,10 @@ from starlette.datastructures import QueryParams
 
 from broker.context import BrokerContext
 from broker.errors import LoginExpired
-from broker.fastlane import HotRoute
-from broker.flow import unmet
-from broker.forms import BadForm, form_pairs, parse_urlencoded
+from broker.http.fastlane import HotRoute
+from broker.http.forms import BadForm, form_pairs, parse_urlencoded
+from broker.http.threads import in_thread
+from broker.login.interaction import unmet
 from broker.model import ACR_RANK, AuthRequest, BrokerSession, ClientInfo
 from broker.oidc import authorize as authz
 from broker.oidc.backchannel import LOGOUT_TOKEN_LIFETIME, BackchannelLogout
@@ -36,7 +37,6 @@ from broker.oidc.keys import JWKS_MAX_AGE, KEY_RELOAD_INTERVAL, KeyStore
 from broker.oidc.logout import LogoutRoutes
 from broker.oidc.server import HttpInput, VarcoAuthorizationServer
 from broker.oidc.tokens import CodeRecord, Grant, TokenStore
-from broker.threads import in_thread
 
 NS_CONSENT = "oidc:consent"
 NS_SID = "oidc:sid"
@@ -52,7 +52,8 @@ class PendingConsent(BaseModel):
 
 
 class OidcFront:
-    """Implements ``broker.flow.AuthorizationFront``; ``router`` holds every endpoint."""
+    """Implements ``broker.login.interaction.AuthorizationFront``; ``router`` holds every
+    endpoint."""
 
     def __init__(self, ctx: BrokerContext):
         self.ctx = ctx
@@ -161,8 +162,9 @@ class OidcFront:
                             headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"})
 
     def background_jobs(self) -> list[Any]:
-        """Started and stopped by ``broker.ops``: key folder watcher, logout sender, expiry."""
-        from broker.ops import Periodic
+        """Started and stopped by ``broker.ops.service``: key folder watcher, logout sender,
+        expiry."""
+        from broker.ops.service import Periodic
 
         return [Periodic("key-folder-watch", KEY_RELOAD_INTERVAL, self.keys.reload_if_changed),
                 self.backchannel.sender,

@@ -4,7 +4,7 @@ Keys live as PEM files (mode 0600) under ``<data_dir>/keys``, one file per key, 
 ``<alg>-<unix time from which it signs>.pem``. The ``kid`` of each key is its RFC 7638
 JWK thumbprint, so it is stable across restarts and processes that share the folder.
 
-Rollover (``varco keys rotate``, ``broker.keys_cli``) drops in a file whose time is in
+Rollover (``varco keys rotate``, ``broker.cli.keys``) drops in a file whose time is in
 the future (now + a publication delay longer than the JWKS cache lifetime): until then
 the key is *pending*, published but not signing, so every RP has it before it sees a
 token it signed. For each algorithm the newest key whose time has come is *active* and

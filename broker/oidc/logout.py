@@ -28,10 +28,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from broker.errors import BadRequest, Text
+from broker.http.pages import SECURITY_HEADERS
+from broker.http.threads import in_thread
 from broker.oidc.clients import Client
 from broker.oidc.idtoken import InvalidHint, verify_hint
-from broker.threads import in_thread
-from broker.web import SECURITY_HEADERS
 
 if TYPE_CHECKING:
     from broker.oidc.front import OidcFront

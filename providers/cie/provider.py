@@ -16,8 +16,8 @@ from typing import ClassVar
 from fastapi import Request, Response
 
 from broker.errors import Text
+from broker.http.threads import in_thread
 from broker.model import AuthRequest
-from broker.threads import in_thread
 from providers.base import ProviderServices
 from providers.cie.config import CieConfig
 from providers.cie.errors import CIE_ERRORS, CieNoSingleLogout, CieUnknownIdp

@@ -37,8 +37,8 @@ from pydantic import BaseModel, ConfigDict
 from broker.audit import AuditLog
 from broker.errors import BrokerError, Text
 from broker.fiscal_code import mask
+from broker.http.threads import in_thread
 from broker.model import ACR_CNS, AuthEvent, AuthRequest
-from broker.threads import in_thread
 from providers.base import LoginHub, ProviderServices
 from providers.cns.chain import ChainVerifier, load_pem_bundle
 from providers.cns.config import CnsConfig

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from broker.admin_auth import AdminCaller, require_admin
+from broker.admin.auth import AdminCaller, require_admin
 from broker.errors import BadRequest, InvalidFiscalCode, NotFound, Text
 from broker.fiscal_code import normalize_person
+from broker.http.threads import in_thread
 from broker.outbox import Status
-from broker.threads import in_thread
 from providers.pin import records
 from providers.pin.lifecycle import LifecycleError
 from providers.pin.uploads import read_file

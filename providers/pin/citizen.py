@@ -17,9 +17,9 @@ from fastapi import APIRouter, Request, Response
 
 from broker.errors import BrokerError, InvalidFiscalCode, Text
 from broker.fiscal_code import mask, normalize_person
+from broker.http.threads import in_thread
 from broker.model import ACR_PIN, AuthEvent, ClientInfo, Decision, Identity
 from broker.policy import PolicyInput
-from broker.threads import in_thread
 from providers.pin.lifecycle import (
     LifecycleError,
     NewRequest,

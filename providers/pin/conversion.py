@@ -17,8 +17,8 @@ from fastapi import APIRouter, Request, Response
 
 from broker.errors import BrokerError, Text
 from broker.fiscal_code import mask
-from broker.forms import MAX_BODY_BYTES
-from broker.threads import in_thread
+from broker.http.forms import MAX_BODY_BYTES
+from broker.http.threads import in_thread
 from providers.pin.citizen import CF_FIELD, FieldError, _cf
 from providers.pin.lifecycle import LifecycleError
 from providers.pin.pages import Field, FormPage, render_form, render_notice, text
@@ -68,7 +68,7 @@ class ConversionPages:
 
     def register(self, router: APIRouter) -> None:
         router.add_api_route("/conversion", self.show, methods=["GET"])
-        # Two files and a few fields: above the app's 1 MiB request limit (broker.forms).
+        # Two files and a few fields: above the app's 1 MiB request limit (broker.http.forms).
         router.add_api_route("/conversion", self.post, methods=["POST"],
                              max_body_size=2 * self.p.config.upload_max_bytes + MAX_BODY_BYTES)
 

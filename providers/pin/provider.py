@@ -35,11 +35,11 @@ from broker.errors import (
     LoginExpired,
     Text,
 )
-from broker.fastlane import HotRoute
 from broker.fiscal_code import mask, normalize_person
-from broker.forms import BadForm, form_pairs
+from broker.http.fastlane import HotRoute
+from broker.http.forms import BadForm, form_pairs
+from broker.http.threads import in_thread
 from broker.model import ACR_PIN, AuthEvent, AuthRequest
-from broker.threads import in_thread
 from providers.base import LoginHub, ProviderServices
 from providers.pin.change import (
     PendingChange,
@@ -243,7 +243,7 @@ class PinProvider:
     # -- POST /pin/login ---------------------------------------------------------------
 
     def hot_routes(self) -> list[HotRoute]:
-        """The PIN form's POST, on every PIN login: on the fast lane (``broker.fastlane``)."""
+        """The PIN form's POST, on every PIN login: on the fast lane (``broker.http.fastlane``)."""
         return [HotRoute("/login", self.login_post, ("POST",))]
 
     async def login_post(self, request: Request) -> Response:
@@ -461,7 +461,7 @@ def create_pin_provider(config: PinConfig, services: ProviderServices) -> PinPro
     outbox = Outbox(services.db, Sealer.from_environment(services.data_dir,
                                                          config.outbox.key_env))
     worker = build_worker(outbox, config.outbox, services.data_dir, services.clock, TEMPLATES)
-    from broker.ops import METRICS
+    from broker.ops.service import METRICS
 
     METRICS.add_gauge("varco_outbox_backlog", "Notifications waiting to be delivered.",
                       lambda: float(outbox.counts().get("pending", 0)))

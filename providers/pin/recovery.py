@@ -26,8 +26,8 @@ from fastapi import APIRouter, Request, Response
 
 from broker.errors import BrokerError, LoginExpired, Text
 from broker.fiscal_code import mask
+from broker.http.threads import in_thread
 from broker.store.base import EphemeralStore
-from broker.threads import in_thread
 from providers.pin.citizen import CF_FIELD, CONTACTS, FieldError, _cf, _contacts, eligibility
 from providers.pin.generate import recovery_code
 from providers.pin.lifecycle import LifecycleError

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request, Response
 
 from broker.errors import BrokerError, Text
+from broker.http.threads import in_thread
 from broker.model import BrokerSession
-from broker.threads import in_thread
 from providers.pin.pages import Field, FormPage, render_form, render_notice, text
 
 if TYPE_CHECKING:

@@ -37,10 +37,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from lxml import etree
 
 from broker.errors import BrokerError
-from broker.fastlane import HotRoute
-from broker.forms import form_pairs
+from broker.http.fastlane import HotRoute
+from broker.http.forms import form_pairs
+from broker.http.threads import in_thread
 from broker.model import AuthEvent, AuthRequest, ReturnBinding
-from broker.threads import in_thread
 from providers.base import ProviderServices
 from providers.saml.authn import (
     build_authn_request,
@@ -138,7 +138,7 @@ class SamlServiceProvider:
         self._router.add_api_route("/metadata", self.metadata, methods=["GET"])
 
     def hot_routes(self) -> list[HotRoute]:
-        """The ACS, on every login: on the app's fast lane (``broker.fastlane``)."""
+        """The ACS, on every login: on the app's fast lane (``broker.http.fastlane``)."""
         return [HotRoute("/acs", self.acs, ("POST", "GET"))]
 
     # --- what a profile says ----------------------------------------------------------

@@ -13,8 +13,8 @@ from typing import ClassVar
 from fastapi import Request, Response
 
 from broker.errors import BrokerError, Text
+from broker.http.threads import in_thread
 from broker.model import AuthEvent, AuthRequest
-from broker.threads import in_thread
 from providers.base import ProviderServices
 from providers.saml.sp import PendingRequest, SamlServiceProvider
 from providers.spid.config import SpidConfig

@@ -189,7 +189,7 @@ def test_audit_verify_detects_a_tampered_row(broker_factory, tmp_path):
         """))
 
     def verify() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "broker.cli", "audit", "verify",
+        return subprocess.run([sys.executable, "-m", "broker.cli.main", "audit", "verify",
                                "--config", str(config)], capture_output=True, text=True,
                               cwd=root, timeout=60)
 

@@ -1,6 +1,6 @@
 """Logins as a browser does them, through the role choice page when one is shown.
 
-Demo users may hold abilitazioni (``broker.roles``): then the broker asks which role to
+Demo users may hold abilitazioni (``broker.login.roles``): then the broker asks which role to
 act in. These tests are about operations, not roles, so they take the first option.
 """
 

@@ -12,8 +12,8 @@ import time
 import jwt
 import pytest
 
-from broker.cli import main
-from broker.keys_cli import listing, prune, rotate
+from broker.cli.keys import listing, prune, rotate
+from broker.cli.main import main
 from broker.oidc.keys import KeyState, KeyStore
 from broker.paths import project_dir
 from tests.oidc.oidc_helpers import LAURA, PIN_LAURA, Browser, demo_rp

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from broker.cli.policy import explain
 from broker.clock import FixedClock
 from broker.config import load_settings
 from broker.directory.demo import seed_demo_directory
@@ -18,7 +19,6 @@ from broker.errors import PolicyError
 from broker.model import ACR_PIN, ACR_SPID_L2
 from broker.paths import project_dir
 from broker.policy import PolicyEngine, make_input
-from broker.policy_cli import explain
 from broker.store import SqliteDatabase
 
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.cli import main
+from broker.cli.main import main
 from broker.paths import project_dir
 from broker.policy import PolicyEngine
 

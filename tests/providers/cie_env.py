@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from saml2 import BINDING_HTTP_REDIRECT
 from spid_env import SpidBrowser, form_fields, serve
 
-from broker.testidp.app import create_app as create_idp_app
-from broker.testidp.idp import IdpRequest, TestIdp
+from providers.saml.testidp.app import create_app as create_idp_app
+from providers.saml.testidp.idp import IdpRequest, TestIdp
 
 
 def cie_section(idp_dir: Path, **kw: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """A real broker with SPID enabled and a real pysaml2 test IdP on its own uvicorn.
 
-``SpidEnv`` starts the IdP standalone (``broker.testidp.app.create_app``) on
+``SpidEnv`` starts the IdP standalone (``providers.saml.testidp.app.create_app``) on
 127.0.0.1, drops its metadata into the broker's IdP folder, and drives a browser the
 way a citizen does: RP authorize -> broker -> IdP login form -> auto-POST to the ACS
 -> back at the RP with a code -> tokens.
@@ -25,8 +25,8 @@ import httpx
 import jwt
 import uvicorn
 
-from broker.testidp.app import create_app as create_idp_app
-from broker.testidp.idp import TestIdp
+from providers.saml.testidp.app import create_app as create_idp_app
+from providers.saml.testidp.idp import TestIdp
 
 DEMO_RP, DEMO_SECRET = "demo-rp", "demo-rp-secret"
 

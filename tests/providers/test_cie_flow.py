@@ -12,13 +12,13 @@ import pytest
 from cie_env import CieBrowser, CieEnv, start_cie_env
 from lxml import etree
 
-from broker.testidp.idp import SAML, TestIdp
-from broker.testidp.mount import PREFIX_CIE
-from broker.web import LANG_COOKIE
+from broker.http.pages import LANG_COOKIE
 from providers.base import LogoutCapable
 from providers.cie.metadata import CIE_NS
 from providers.saml.keys import cert_from_b64
 from providers.saml.signing import verify_element
+from providers.saml.testidp.idp import SAML, TestIdp
+from providers.saml.testidp.mount import PREFIX_CIE
 
 pytestmark = pytest.mark.integration
 

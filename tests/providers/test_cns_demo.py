@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from broker.cli import main as varco
+from broker.cli.main import main as varco
 from broker.clock import FixedClock
 from broker.config import load_settings
 from providers.cns.cli import DEMO_PASSWORD, demo_certs

@@ -48,7 +48,7 @@ def _pending(env: PinEnv) -> list[dict]:
     return r.json()["conversions"]
 
 
-SELF_ROLE = hashlib.sha256(b"self").hexdigest()[:20]  # broker.roles.role_key of "for myself"
+SELF_ROLE = hashlib.sha256(b"self").hexdigest()[:20]  # broker.login.roles.role_key of "for myself"
 
 
 def _login_pension(env: PinEnv, cf: str, pin: str):

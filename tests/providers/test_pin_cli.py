@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pin_env import pin_login
 
-from broker.cli import main
+from broker.cli.main import main
 from broker.paths import project_dir
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from spid_env import SpidEnv
 
-from broker.web import BROWSER_COOKIE
+from broker.http.pages import BROWSER_COOKIE
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from spid_env import (
 
 from broker.app import create_app
 from broker.clock import FixedClock
-from broker.testidp.mount import PREFIX, demo_test_idp
+from providers.saml.testidp.mount import PREFIX, demo_test_idp
 from tests.harness import demo_settings, start_broker
 
 pytestmark = pytest.mark.integration

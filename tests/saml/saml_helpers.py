@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, urlparse
 
 from saml2 import BINDING_HTTP_REDIRECT
 
-from broker.testidp.idp import IdpRequest, TestIdp
 from providers.saml.idp_registry import IdpRegistry
 from providers.saml.keys import KeyPair
 from providers.saml.response import Expected
+from providers.saml.testidp.idp import IdpRequest, TestIdp
 from providers.saml.xmlutil import new_id
 from providers.spid.authn import build_authn_request, encode_redirect
 from providers.spid.certs import ensure_keys

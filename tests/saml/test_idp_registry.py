@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from broker.clock import FixedClock
-from broker.testidp.idp import TestIdp, make_keys
 from providers.saml.idp_registry import IdpRegistry
+from providers.saml.testidp.idp import TestIdp, make_keys
 
 
 def _idp(d: Path, entity_id: str, *, cert_from: datetime | None = None,

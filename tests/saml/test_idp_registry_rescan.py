@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from broker.clock import FixedClock
-from broker.testidp.idp import TestIdp
 from providers.saml.idp_registry import IdpRegistry
+from providers.saml.testidp.idp import TestIdp
 
 
 def _metadata(d: Path, entity_id: str) -> str:

@@ -16,9 +16,9 @@ import pytest
 from lxml import etree
 from saml_helpers import IDP_ID, L1, L2, L3, SP, SamlPair, make_pair
 
-from broker.testidp.idp import TestIdp
 from providers.saml.response import LevelTooLow, SamlAssertion, SamlError, SamlStatus
 from providers.saml.response import validate_response as validate
+from providers.saml.testidp.idp import TestIdp
 from providers.saml.xmlutil import NS
 
 ASSERTION = "{urn:oasis:names:tc:SAML:2.0:assertion}Assertion"

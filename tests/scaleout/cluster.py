@@ -56,7 +56,7 @@ class BrokerProcess:
     def start(self) -> BrokerProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "broker.cli", "serve", "--config", str(self.config),
+                [sys.executable, "-m", "broker.cli.main", "serve", "--config", str(self.config),
                  "--port", str(self.port)], cwd=ROOT, env=self.env, stdout=out,
                 stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60

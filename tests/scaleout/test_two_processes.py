@@ -18,7 +18,7 @@ import httpx
 import jwt
 import pytest
 
-from broker.keys_cli import rotate
+from broker.cli.keys import rotate
 from broker.paths import project_dir
 from tests.oidc.oidc_helpers import LAURA, PIN_LAURA, Browser, demo_rp, hidden
 from tests.ops.metrics_text import scrape, value

@@ -113,6 +113,6 @@ def db_upgrade(url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VARCO__STORE__DURABLE": "postgres", "VARCO_DATABASE_URL": url,
            "PYTHONPATH": str(project_root())}
     return subprocess.run(
-        [sys.executable, "-m", "broker.cli", "db", "upgrade",
+        [sys.executable, "-m", "broker.cli.main", "db", "upgrade",
          "--config", str(project_dir("config") / "demo.yaml")],
         capture_output=True, text=True, timeout=120, env=env, check=False)

@@ -133,7 +133,7 @@ def test_an_unreachable_postgres_is_a_clear_start_error_without_the_password() -
 
 
 def test_db_upgrade_on_the_embedded_store_has_nothing_to_do(capsys, monkeypatch) -> None:
-    from broker.cli import main
+    from broker.cli.main import main
 
     monkeypatch.delenv("VARCO__STORE__DURABLE", raising=False)
     assert main(["db", "upgrade", "--config", str(DEMO)]) == 0

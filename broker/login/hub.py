@@ -23,10 +23,12 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
 from broker.context import BrokerContext
-from broker.cookies import set_cookie
 from broker.errors import AccessDenied, BrokerError, LoginExpired, NotFound, Text
 from broker.fiscal_code import mask
-from broker.flow import Unmet, unmet
+from broker.http.cookies import set_cookie
+from broker.http.pages import BROWSER_COOKIE
+from broker.http.threads import in_thread
+from broker.login.interaction import Unmet, unmet
 from broker.model import (
     AuthEvent,
     AuthRequest,
@@ -38,8 +40,6 @@ from broker.model import (
     ReturnBinding,
 )
 from broker.policy import PolicyInput
-from broker.threads import in_thread
-from broker.web import BROWSER_COOKIE
 from providers.base import ChoiceLookup, LeavesOnStart, LogoutCapable, Provider, supports
 
 log = logging.getLogger("varco.login")
@@ -72,7 +72,7 @@ class Decided:
 
 
 class LoginHub:
-    """Implements ``providers.base.LoginHub`` and ``broker.flow.LoginStarter``."""
+    """Implements ``providers.base.LoginHub`` and ``broker.login.interaction.LoginStarter``."""
 
     def __init__(self, ctx: BrokerContext):
         self.ctx = ctx
@@ -208,7 +208,7 @@ class LoginHub:
             auth = pending.auth
             identity = self.ctx.mappings.map(event)
             client = self.client_info(auth)
-            roles = request.app.state.roles  # broker.roles: directory facts, fail closed
+            roles = request.app.state.roles  # broker.login.roles: directory facts, fail closed
             decision = self.ctx.policy.engine.decide(PolicyInput(
                 event=event, identity=identity, client=client, now=self.ctx.clock.now(),
                 facts=roles.load_facts(auth, identity.fiscal_code)), fired_only=True)
@@ -238,7 +238,7 @@ class LoginHub:
                 self.ctx.settings.session.login_timeout)
             response = RedirectResponse(f"/login?tx={tx_id}", status_code=303)
         else:
-            # broker.roles: one role -> front.finish; several -> the role choice page.
+            # broker.login.roles: one role -> front.finish; several -> the role choice page.
             response = request.app.state.roles.after_login(request, auth, session)
         self.ctx.sessions.set_cookie(response, session)
         return response
@@ -308,7 +308,7 @@ class LoginHub:
         return self.ctx.sessions.current(request)
 
     def settle(self, request: Request, auth: AuthRequest, session: BrokerSession) -> Response:
-        """Single sign-on: the role must fit this RP too (``broker.roles``)."""
+        """Single sign-on: the role must fit this RP too (``broker.login.roles``)."""
         response = request.app.state.roles.settle(request, auth, session, fresh=False)
         return self.ctx.templates.bind_cookies(request, response)
 

@@ -18,7 +18,7 @@ from saml2.response import StatusError
 from saml2.saml import NAMEID_FORMAT_TRANSIENT, NameID
 from saml2.xmldsig import SIG_RSA_SHA256
 
-from broker.testidp.idp import TestIdp
+from providers.saml.testidp.idp import TestIdp
 
 
 def _location(info: dict) -> str:

@@ -14,7 +14,7 @@ from fastapi import Request, Response
 
 from broker.clock import Clock
 from broker.config import Settings
-from broker.cookies import set_cookie
+from broker.http.cookies import set_cookie
 from broker.model import BrokerSession, LoginRecord
 from broker.store.base import EphemeralStore
 

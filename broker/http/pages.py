@@ -20,8 +20,8 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
-from broker.cookies import set_cookie
 from broker.errors import CsrfError
+from broker.http.cookies import set_cookie
 
 BROWSER_COOKIE = "varco_browser"
 LANG_COOKIE = "varco_lang"
@@ -35,7 +35,7 @@ class Renderer:
                  extra_dirs: list[Path] | None = None):
         self._key = hashlib.sha256(b"varco-csrf\x00" + secret_key).digest()
         self.secure = secure_cookies
-        dirs = [Path(__file__).parent / "templates", *(extra_dirs or [])]
+        dirs = [Path(__file__).parent.parent / "templates", *(extra_dirs or [])]
         self.env = Environment(
             loader=ChoiceLoader([FileSystemLoader(str(d)) for d in dirs]),
             autoescape=select_autoescape(default=True, default_for_string=True),

@@ -16,9 +16,9 @@ from fastapi import Request
 from starlette.requests import Request as StarletteRequest
 
 from broker.errors import BrokerError, Text
+from broker.http.threads import in_thread
 from broker.model import Frozen
 from broker.oidc.server import HttpInput
-from broker.threads import in_thread
 
 
 class AdminAuthError(BrokerError):

@@ -44,7 +44,7 @@ from saml2.server import Server
 from saml2.sigver import pre_signature_part
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from broker.testidp.users import CIE_USERS, DEFAULT_USERS, LEVEL, TestUser
+from providers.saml.testidp.users import CIE_USERS, DEFAULT_USERS, LEVEL, TestUser
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"

@@ -32,7 +32,7 @@ from broker.directory.base import Directory, DirectoryUnavailable
 from broker.directory.model import SERVICES
 from broker.errors import AccessDenied, BrokerError, LoginExpired, Text
 from broker.fiscal_code import mask
-from broker.flow import Unmet
+from broker.login.interaction import Unmet
 from broker.model import ActingRole, AuthRequest, BrokerSession, Decision
 from broker.oidc.keys import b64url
 from broker.policy.engine import fits
@@ -253,7 +253,7 @@ def install(app: FastAPI, ctx: BrokerContext) -> APIRouter:
     """
     from contextlib import asynccontextmanager
 
-    from broker.admin_directory import directory_admin_router
+    from broker.admin.directory import directory_admin_router
     from broker.directory.factory import build_directory
     from broker.policy.watch import PolicyWatcher
 

@@ -1,4 +1,4 @@
-"""Run the test IdP alone: ``python -m broker.testidp --port 8081 --sp-metadata URL``.
+"""Run the test IdP alone: ``python -m providers.saml.testidp --port 8081 --sp-metadata URL``.
 
 ``--write-metadata FILE`` writes the IdP's metadata where the broker's SPID registry
 reads it (e.g. ``var/demo/spid-idps/test-idp.xml``).
@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from broker.testidp.app import create_app
+from providers.saml.testidp.app import create_app
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m broker.testidp")
+    p = argparse.ArgumentParser(prog="python -m providers.saml.testidp")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8081)
     p.add_argument("--sp-metadata", required=True, help="URL or file of the SP metadata")

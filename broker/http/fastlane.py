@@ -9,7 +9,7 @@ SAML ACS, the PIN form's POST) take the bare ``Request`` and need none of it: th
 exact path and method are one dictionary lookup in ``FastLane.dispatcher``, which calls
 the endpoint directly and turns an exception into the same error page or OAuth error as
 the app's exception handlers (``ErrorHandler``). Those endpoints cap their own bodies
-(``broker.forms``).
+(``broker.http.forms``).
 
 The lane is also the first entry of the app's route list, so a wrong method on a hot
 path still gets Starlette's 405, ``url_for`` finds the endpoints, and the access log and

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from broker.testidp.app import test_idp_router
-from broker.testidp.idp import TestIdp
+from providers.saml.testidp.app import test_idp_router
+from providers.saml.testidp.idp import TestIdp
 
 PREFIX = "/test-idp"
 PREFIX_CIE = "/test-idp-cie"

@@ -1,5 +1,5 @@
 """The test IdP's web side: an APIRouter (mount it in the demo broker at ``/test-idp``)
-and a standalone app (``python -m broker.testidp``) for tests and other setups.
+and a standalone app (``python -m providers.saml.testidp``) for tests and other setups.
 
 Routes (relative to the mount point): ``GET /metadata``; ``GET|POST /sso`` (verifies
 the signed AuthnRequest, shows the login form); ``POST /login`` (checks the user,
@@ -21,8 +21,8 @@ from fastapi import APIRouter, FastAPI, Form, Response
 from fastapi.responses import HTMLResponse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 
-from broker.testidp.idp import IdpRequest, TestIdp
-from broker.testidp.users import DEFAULT_USERS, TestUser
+from providers.saml.testidp.idp import IdpRequest, TestIdp
+from providers.saml.testidp.users import DEFAULT_USERS, TestUser
 
 PENDING_TTL = 600
 
@@ -140,7 +140,7 @@ def test_idp_router(idp: TestIdp) -> APIRouter:
         return _post_form(req.acs_url, {"SAMLResponse": TestIdp.encode(xml),
                                         "RelayState": req.relay_state or ""})
 
-    from broker.testidp.slo import add_slo_routes
+    from providers.saml.testidp.slo import add_slo_routes
 
     add_slo_routes(router, idp)
     return router

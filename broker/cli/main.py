@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from broker.errors import ConfigError, PolicyError
-from broker.logs import setup_logging
+from broker.ops.logs import setup_logging
 from broker.paths import project_dir
 
 
@@ -84,16 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--config", type=Path, default=None)
     verify.set_defaults(func=cmd_audit_verify)
 
-    from broker import policy_cli
+    from broker.cli import policy as policy_cli
 
     policy_cli.register(sub)
-    from broker import pin_cli
+    from providers.pin import cli as pin_cli
 
     pin_cli.register(sub)
-    from broker import keys_cli
+    from broker.cli import keys as keys_cli
 
     keys_cli.register(sub)
-    from broker import db_cli
+    from broker.cli import db as db_cli
 
     db_cli.register(sub)
 

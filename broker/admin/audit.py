@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from broker.admin_auth import AdminCaller, require_admin
+from broker.admin.auth import AdminCaller, require_admin
 
 
 def audit_router() -> APIRouter:

@@ -8,7 +8,7 @@
   timings only, never an identifier; still, expose it only on the internal network.
 
 Metrics are module-level so any part of the broker can count without being handed
-anything: ``from broker.ops import METRICS; METRICS.lockouts.labels(provider="pin").inc()``.
+anything: ``from broker.ops.service import METRICS; METRICS.lockouts.labels(provider="pin").inc()``.
 Most business counters are derived from the audit trail (``MeteredAuditLog``): every
 event the broker records for the auditors is also counted, with no second call site.
 
@@ -47,7 +47,7 @@ from prometheus_client.registry import Collector
 
 from broker.audit import AuditLog
 from broker.context import BrokerContext
-from broker.threads import in_thread
+from broker.http.threads import in_thread
 
 log = logging.getLogger("varco.ops")
 

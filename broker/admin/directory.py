@@ -1,6 +1,6 @@
 """Admin API of the embedded directory: abilitazioni, deleghe, delegations, comuni.
 
-Authenticated as an admin client holding ``admin:directory`` (``broker.admin_auth``),
+Authenticated as an admin client holding ``admin:directory`` (``broker.admin.auth``),
 never with a citizen's cookie. Every change needs a ``reason`` (for example "richiesta
 scritta del legale rappresentante") and lands in the audit trail with the calling
 client and the reason. Codici fiscali travel in JSON bodies, never in URLs, so they
@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from broker.admin_auth import AdminCaller, require_admin
+from broker.admin.auth import AdminCaller, require_admin
 from broker.directory.base import Directory
 from broker.directory.model import (
     Comune,

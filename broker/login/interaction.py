@@ -86,7 +86,7 @@ class AuthorizationFront(Protocol):
 
 
 class LoginStarter(Protocol):
-    """Implemented by ``broker.login``: takes the browser to the login page."""
+    """Implemented by ``broker.login.hub``: takes the browser to the login page."""
 
     def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
         """Remember ``auth`` for this browser and show the chooser (or the hinted provider)."""

@@ -1,0 +1,1 @@
+"""Demo parts the broker serves itself (the demo relying parties); never on in production."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing the broker shares: the fast lane, the worker pool, cookies, forms, pages."""

@@ -1,0 +1,1 @@
+"""The login between the OIDC front and the providers: hub, interaction policy, roles, sessions."""
