@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 
@@ -55,7 +55,7 @@ class RedisEphemeralStore:
     """
 
     def __init__(self, url: str | None = None, *, prefix: str = "varco:",
-                 client: redis.Redis | None = None, timeout: float = 5.0,
+                 client: redis.Redis[str] | None = None, timeout: float = 5.0,
                  max_connections: int = 100):
         if client is None:
             if not url:
@@ -64,7 +64,8 @@ class RedisEphemeralStore:
                 url, decode_responses=True, socket_timeout=timeout,
                 socket_connect_timeout=timeout, max_connections=max_connections,
                 timeout=timeout, health_check_interval=30)
-            client = redis.Redis(connection_pool=pool)
+            # The pool decodes replies (``decode_responses``): the client gives str.
+            client = cast("redis.Redis[str]", redis.Redis(connection_pool=pool))
         self.redis = client
         self.prefix = prefix
         self._incr = self.redis.register_script(_INCR_LUA)
@@ -98,7 +99,7 @@ class RedisEphemeralStore:
 
     def get(self, ns: str, key: str) -> str | None:
         k = self._k(ns, key)
-        return self._call("GET", lambda: self.redis.get(k))  # type: ignore[return-value]
+        return self._call("GET", lambda: self.redis.get(k))
 
     def put_many(self, items: Sequence[tuple[str, str, str, int]]) -> None:
         def run() -> None:
@@ -111,11 +112,11 @@ class RedisEphemeralStore:
 
     def get_many(self, keys: Sequence[tuple[str, str]]) -> list[str | None]:
         names = [self._k(ns, key) for ns, key in keys]
-        return self._call("MGET", lambda: self.redis.mget(names))  # type: ignore[return-value]
+        return self._call("MGET", lambda: self.redis.mget(names))
 
     def take(self, ns: str, key: str) -> str | None:
         k = self._k(ns, key)
-        return self._call("GETDEL", lambda: self.redis.getdel(k))  # type: ignore[return-value]
+        return self._call("GETDEL", lambda: self.redis.getdel(k))
 
     def add(self, ns: str, key: str, value: str, ttl: int) -> bool:
         k, t = self._k(ns, key), self._ttl(ttl)
@@ -127,7 +128,7 @@ class RedisEphemeralStore:
 
     def incr(self, ns: str, key: str, ttl: int) -> int:
         k, t = self._k(ns, key), self._ttl(ttl)
-        return int(self._call("INCR", lambda: self._incr(keys=[k], args=[t])))  # type: ignore[arg-type]
+        return int(self._call("INCR", lambda: self._incr(keys=[k], args=[t])))
 
     def purge_expired(self) -> int:
         return 0  # Redis expires keys on its own
