@@ -12,23 +12,54 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Column, Identity, Table, Text
+
 from broker.clock import Clock
 from broker.store.base import AUDIT_GENESIS, Database, audit_digest
+from broker.store.schema import BROKER, ID, postgres_ddl, sqlite_ddl
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  at TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  data TEXT NOT NULL,
-  prev TEXT NOT NULL,
-  hash TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-"""
+# The chain, one row per entry. Neither database lets a row change or go once written:
+# SQLite's triggers abort UPDATE and DELETE; PostgreSQL's also refuse TRUNCATE, and
+# ``varco_audit_append`` is ``PostgresDatabase.audit_append`` in one round trip.
+AUDIT = Table(
+    "audit", BROKER,
+    Column("seq", ID, Identity(), primary_key=True),
+    Column("at", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("prev", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    sqlite_autoincrement=True,  # AUTOINCREMENT, as ever: a seq is never handed out twice
+)
+sqlite_ddl(
+    AUDIT,
+    """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END""")
+postgres_ddl(
+    AUDIT,
+    """CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'audit is append-only'; END $$""",
+    """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+  FOR EACH ROW EXECUTE FUNCTION audit_append_only()""",
+    """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+  FOR EACH ROW EXECUTE FUNCTION audit_append_only()""",
+    """CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()""",
+    # The digest is ``audit_digest``'s: sha256 over prev, at, kind and data joined by 0x1F.
+    """CREATE FUNCTION varco_audit_append(p_at TEXT, p_kind TEXT, p_data TEXT, p_lock BIGINT)
+RETURNS VOID LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_prev TEXT;
+BEGIN
+  PERFORM pg_advisory_xact_lock(p_lock);
+  SELECT hash INTO v_prev FROM audit ORDER BY seq DESC LIMIT 1;
+  v_prev := coalesce(v_prev, repeat('0', 64));
+  INSERT INTO audit (at, kind, data, prev, hash) VALUES (p_at, p_kind, p_data, v_prev,
+    encode(sha256(convert_to(
+      v_prev || chr(31) || p_at || chr(31) || p_kind || chr(31) || p_data, 'UTF8')), 'hex'));
+END $$""")
 
 FORBIDDEN_KEYS = frozenset({"pin", "password", "secret", "token", "code", "client_secret"})
 
@@ -49,7 +80,7 @@ class AuditLog:
     def __init__(self, db: Database, clock: Clock):
         self.db = db
         self.clock = clock
-        db.execute_script(_SCHEMA)
+        db.create_tables((AUDIT,))
 
     def record(self, kind: str, **fields: Any) -> None:
         """Append one entry. Keys that look like secrets are refused outright."""
@@ -64,7 +95,7 @@ class AuditLog:
 
     def entries(self, kind: str | None = None, limit: int = 1000) -> list[AuditEntry]:
         sql = "SELECT seq, at, kind, data, prev, hash FROM audit"
-        params: tuple = ()
+        params: tuple[Any, ...] = ()
         if kind:
             sql += " WHERE kind=?"
             params = (kind,)

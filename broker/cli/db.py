@@ -34,7 +34,7 @@ def database_url(config: Path) -> str | None:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    from broker.store.migrate import head_revision, upgrade
+    from broker.store.migrate import head_revisions, upgrade
 
     url = database_url(args.config or _default_config())
     if url is None:
@@ -42,13 +42,13 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
               "nothing to upgrade")
         return 0
     upgrade(url)
-    print(f"PostgreSQL schema at revision {head_revision()} (head)")
+    print(f"PostgreSQL schema at revisions {', '.join(head_revisions())} (heads)")
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = sub.add_parser("db", help="durable database (PostgreSQL) schema migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    up = db_sub.add_parser("upgrade", help="migrate the PostgreSQL schema to the head revision")
+    up = db_sub.add_parser("upgrade", help="migrate the PostgreSQL schema to the head revisions")
     up.add_argument("--config", type=Path, default=None)
     up.set_defaults(func=cmd_upgrade)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import Column, ForeignKey, Index, Table, Text
+
 from broker.directory.base import DirectoryError
 from broker.directory.model import (
     EXCLUSIVE_PAIRS,
@@ -25,47 +27,97 @@ from broker.directory.model import (
 )
 from broker.fiscal_code import normalize_company, normalize_person
 from broker.store.base import Database, serialize
+from broker.store.schema import BROKER, postgres_ddl, sqlite_ddl
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS dir_comune (
-  code TEXT PRIMARY KEY, name TEXT NOT NULL,
-  conv_from TEXT, conv_until TEXT, conv_status TEXT
-);
-CREATE TABLE IF NOT EXISTS dir_delega (
-  cf TEXT NOT NULL, kind TEXT NOT NULL, company_cf TEXT NOT NULL, company_name TEXT,
-  valid_from TEXT NOT NULL, valid_until TEXT, form TEXT NOT NULL,
-  PRIMARY KEY (cf, kind, company_cf)
-);
-CREATE TABLE IF NOT EXISTS dir_operator (
-  cf TEXT NOT NULL, comune TEXT NOT NULL REFERENCES dir_comune(code), service TEXT NOT NULL,
-  PRIMARY KEY (cf, comune, service)
-);
-CREATE TABLE IF NOT EXISTS dir_operator_meta (
-  cf TEXT NOT NULL, comune TEXT NOT NULL, granted_at TEXT NOT NULL,
-  granted_by TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (cf, comune)
-);
-CREATE TABLE IF NOT EXISTS dir_delegation (
-  delegator_cf TEXT NOT NULL, delegate_cf TEXT NOT NULL, valid_from TEXT NOT NULL,
-  valid_until TEXT, scope TEXT NOT NULL, circular TEXT NOT NULL,
-  PRIMARY KEY (delegator_cf, delegate_cf)
-);
-CREATE INDEX IF NOT EXISTS dir_delegation_delegate ON dir_delegation(delegate_cf);
-"""
+COMUNE = Table(
+    "dir_comune", BROKER,
+    Column("code", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("conv_from", Text),
+    Column("conv_until", Text),
+    Column("conv_status", Text),
+)
+DELEGA = Table(
+    "dir_delega", BROKER,
+    Column("cf", Text, primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("company_cf", Text, primary_key=True),
+    Column("company_name", Text),
+    Column("valid_from", Text, nullable=False),
+    Column("valid_until", Text),
+    Column("form", Text, nullable=False),
+)
+OPERATOR = Table(
+    "dir_operator", BROKER,  # one row per (official, comune, service)
+    Column("cf", Text, primary_key=True),
+    Column("comune", Text, ForeignKey(COMUNE.c.code), primary_key=True),
+    Column("service", Text, primary_key=True),
+)
+OPERATOR_META = Table(
+    "dir_operator_meta", BROKER,
+    Column("cf", Text, primary_key=True),
+    Column("comune", Text, primary_key=True),
+    Column("granted_at", Text, nullable=False),
+    Column("granted_by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+DELEGATION = Table(
+    "dir_delegation", BROKER,
+    Column("delegator_cf", Text, primary_key=True),
+    Column("delegate_cf", Text, primary_key=True),
+    Column("valid_from", Text, nullable=False),
+    Column("valid_until", Text),
+    Column("scope", Text, nullable=False),
+    Column("circular", Text, nullable=False),
+)
+Index("dir_delegation_delegate", DELEGATION.c.delegate_cf)
+TABLES = (COMUNE, DELEGA, OPERATOR, OPERATOR_META, DELEGATION)
 
 
-def _exclusive_trigger() -> str:
+def _sqlite_exclusive_triggers() -> list[str]:
     """One trigger per pair direction: the second half of a pair is refused at INSERT."""
     out = []
     for a, b in EXCLUSIVE_PAIRS:
         for new, other in ((a, b), (b, a)):
             name = f"dir_excl_{new.replace('.', '_')}"
             # Only constants from EXCLUSIVE_PAIRS go into this DDL, never input.
-            out.append(f"""
-CREATE TRIGGER IF NOT EXISTS {name} BEFORE INSERT ON dir_operator
+            out.append(f"""CREATE TRIGGER IF NOT EXISTS {name} BEFORE INSERT ON dir_operator
 WHEN NEW.service = '{new}' AND EXISTS (SELECT 1 FROM dir_operator
   WHERE cf = NEW.cf AND comune = NEW.comune AND service = '{other}')
-BEGIN SELECT RAISE(ABORT, 'exclusive abilitazioni: {new} / {other}'); END;""")  # noqa: S608
-    return "\n".join(out)
+BEGIN SELECT RAISE(ABORT, 'exclusive abilitazioni: {new} / {other}'); END""")  # noqa: S608
+    return out
+
+
+def _postgres_exclusive_trigger() -> list[str]:
+    """The same refusal on PostgreSQL, where two grants can run at once.
+
+    The check locks the official's rows of that comune first, so two concurrent grants
+    of the two halves cannot both pass (SQLite needs no lock: one writer at a time).
+    """
+    cases = "\n".join(
+        f"    WHEN '{new}' THEN '{other}'"
+        for a, b in EXCLUSIVE_PAIRS for new, other in ((a, b), (b, a)))
+    # Only constants from EXCLUSIVE_PAIRS go into this DDL, never input.
+    return [f"""CREATE FUNCTION dir_operator_exclusive() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE other TEXT;
+BEGIN
+  other := CASE NEW.service
+{cases}
+    ELSE NULL END;
+  IF other IS NULL THEN RETURN NEW; END IF;
+  PERFORM pg_advisory_xact_lock(hashtext('dir_operator|' || NEW.cf || '|' || NEW.comune));
+  IF EXISTS (SELECT 1 FROM dir_operator
+             WHERE cf = NEW.cf AND comune = NEW.comune AND service = other) THEN
+    RAISE EXCEPTION 'exclusive abilitazioni: % / %', NEW.service, other;
+  END IF;
+  RETURN NEW;
+END $$""",  # noqa: S608
+            """CREATE TRIGGER dir_operator_exclusive BEFORE INSERT ON dir_operator
+  FOR EACH ROW EXECUTE FUNCTION dir_operator_exclusive()"""]
+
+
+sqlite_ddl(OPERATOR, *_sqlite_exclusive_triggers())
+postgres_ddl(OPERATOR, *_postgres_exclusive_trigger())
 
 
 def _d(value: str | None) -> date | None:
@@ -83,7 +135,7 @@ class SqliteDirectory:
 
     def __init__(self, db: Database):
         self.db = db
-        db.execute_script(_SCHEMA + _exclusive_trigger())
+        db.create_tables(TABLES)
 
     # --- reads -----------------------------------------------------------------------
     def facts(self, fiscal_code: str) -> DirectoryFacts:
@@ -95,7 +147,7 @@ class SqliteDirectory:
             by_kind.setdefault(r[0], []).append(Delega(
                 company_cf=r[1], company_name=r[2], valid_from=date.fromisoformat(r[3]),
                 valid_until=_d(r[4]), form=r[5]))
-        intermediary = tuple(Intermediary(fiscal_code=cf, kind=k, deleghe=tuple(v))  # type: ignore[arg-type]
+        intermediary = tuple(Intermediary(fiscal_code=cf, kind=k, deleghe=tuple(v))
                              for k, v in by_kind.items())
         operator = []
         for code in sorted({r[0] for r in self.db.query(
@@ -200,8 +252,10 @@ class SqliteDirectory:
                 for service in services:
                     conn.execute("DELETE FROM dir_operator WHERE cf=? AND comune=? AND "
                                  "service=?", (cf, comune, service))
-            left = conn.execute("SELECT COUNT(*) FROM dir_operator WHERE cf=? AND comune=?",
-                                (cf, comune)).fetchone()[0]
+            count = conn.execute("SELECT COUNT(*) FROM dir_operator WHERE cf=? AND comune=?",
+                                 (cf, comune)).fetchone()
+            assert count is not None  # COUNT(*) always gives a row
+            left = count[0]
             if left:
                 conn.execute("UPDATE dir_operator_meta SET granted_at=?, granted_by=?, "
                              "reason=? WHERE cf=? AND comune=?",

@@ -38,15 +38,17 @@ import httpx
 import jwt
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Column, Index, Table, Text
 
 from broker.errors import NotFound
 from broker.model import BrokerSession
 from broker.oidc.claims import subject
 from broker.oidc.clients import Client
 from broker.store.base import serialize
+from broker.store.schema import BROKER, DOUBLE
 
 if TYPE_CHECKING:
-    from broker.oidc.front import OidcFront
+    from broker.oidc.core import OidcCore
 
 log = logging.getLogger("varco.oidc.backchannel")
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -63,14 +65,15 @@ class RevokeSession(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS logout_watch (
-  psid TEXT PRIMARY KEY,
-  expires_at REAL NOT NULL,
-  clients TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS logout_watch_expires ON logout_watch(expires_at);
-"""
+# Sessions some RP joined with a logout URI, until they expire: the expiry sweep tells
+# those RPs. On SQLite, REAL as files made before this declaration have it.
+LOGOUT_WATCH = Table(
+    "logout_watch", BROKER,
+    Column("psid", Text, primary_key=True),
+    Column("expires_at", DOUBLE, nullable=False),
+    Column("clients", Text, nullable=False),
+)
+Index("logout_watch_expires", LOGOUT_WATCH.c.expires_at)
 
 
 @dataclass(order=True)
@@ -144,7 +147,7 @@ class Sender:
                 log.exception("back-channel logout: unexpected error")
 
     def _attempt(self, d: Delivery) -> None:
-        from broker.ops.service import METRICS
+        from broker.ops.metrics import METRICS
 
         try:
             status = self._post(d.uri, d.token)
@@ -180,10 +183,10 @@ def _post_form(uri: str, token: str) -> int:
 class BackchannelLogout:
     """Builds logout tokens, sends them, and watches sessions for expiry."""
 
-    def __init__(self, front: OidcFront):
+    def __init__(self, front: OidcCore):
         self.front = front
         self.ctx = front.ctx
-        self.ctx.db.execute_script(_SCHEMA)
+        self.ctx.db.create_tables((LOGOUT_WATCH,))
         self.sender = Sender(self.ctx.audit.record)
 
     # --- tokens -------------------------------------------------------------------------
@@ -208,7 +211,7 @@ class BackchannelLogout:
         """Queue a logout token for every RP of ``session`` with a back channel."""
         with self.ctx.db.transaction() as c:
             c.execute("DELETE FROM logout_watch WHERE psid=?", (psid,))
-        subs = {cid: None for cid in session.clients}
+        subs: dict[str, str | None] = dict.fromkeys(session.clients)
         return self._notify(psid, subs, session.fiscal_code, reason)
 
     def _notify(self, psid: str, subs: dict[str, str | None], fiscal_code: str | None,
@@ -246,7 +249,8 @@ class BackchannelLogout:
         from broker.admin.auth import AdminCaller, require_admin
 
         def revoke(sid: str, body: RevokeSession,
-                   caller: AdminCaller = Depends(require_admin("admin:sessions"))) -> dict:
+                   caller: AdminCaller = Depends(require_admin("admin:sessions"))
+                   ) -> dict[str, Any]:
             cookie_sid = self.ctx.ephemeral.get(NS_SID, sid) if len(sid) <= 64 else None
             ended = self.front.end_session(cookie_sid, reason="admin_revoked",
                                            client_id=caller.client_id) if cookie_sid else None

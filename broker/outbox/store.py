@@ -9,35 +9,49 @@ the injected clock, so tests move time instead of sleeping.
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    Table,
+    Text,
+    text,
+)
+
 from broker.outbox.model import NewMessage, OutboxRecord, Status
 from broker.outbox.sealing import Sealer
-from broker.store.base import Database, serialize
+from broker.store.base import Connection, Database, Row, serialize
+from broker.store.schema import BROKER, ID
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  channel TEXT NOT NULL CHECK (channel IN ('email', 'pec', 'sms', 'letter')),
-  recipient TEXT NOT NULL,
-  template TEXT NOT NULL,
-  params TEXT NOT NULL,
-  sealed BLOB,
-  fiscal_code TEXT,
-  reference TEXT,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at TEXT NOT NULL,
-  last_error TEXT,
-  created_at TEXT NOT NULL,
-  sent_at TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS outbox_person ON outbox(fiscal_code);
-CREATE INDEX IF NOT EXISTS outbox_reference ON outbox(reference);
-"""
+OUTBOX = Table(
+    "outbox", BROKER,
+    Column("id", ID, Identity(), primary_key=True),
+    Column("channel", Text, CheckConstraint("channel IN ('email', 'pec', 'sms', 'letter')"),
+           nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("template", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("sealed", LargeBinary),  # the message's secrets, encrypted until delivered
+    Column("fiscal_code", Text),
+    Column("reference", Text),
+    Column("status", Text, CheckConstraint("status IN ('pending', 'sent', 'failed')"),
+           nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", Text, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", Text, nullable=False),
+    Column("sent_at", Text),
+    sqlite_autoincrement=True,  # AUTOINCREMENT, as ever: an id is never handed out twice
+)
+Index("outbox_due", OUTBOX.c.status, OUTBOX.c.next_attempt_at)  # what ``claim`` scans
+Index("outbox_person", OUTBOX.c.fiscal_code)
+Index("outbox_reference", OUTBOX.c.reference)
 
 LEASE = timedelta(minutes=5)
 
@@ -56,9 +70,9 @@ class Outbox:
     def __init__(self, db: Database, sealer: Sealer):
         self.db = db
         self.sealer = sealer
-        db.execute_script(SCHEMA)
+        db.create_tables((OUTBOX,))
 
-    def enqueue(self, conn: sqlite3.Connection, message: NewMessage, now: datetime) -> int:
+    def enqueue(self, conn: Connection, message: NewMessage, now: datetime) -> int:
         """Write ``message`` with the caller's open transaction ``conn``; returns its id.
 
         The caller's state change and this row commit or roll back together.
@@ -70,7 +84,9 @@ class Outbox:
             (message.channel.value, message.recipient, message.template,
              json.dumps(message.params, sort_keys=True, ensure_ascii=False),
              message.fiscal_code, message.reference, _ts(now), _ts(now)))
-        message_id = int(cur.fetchone()[0])
+        row = cur.fetchone()
+        assert row is not None  # RETURNING of one inserted row
+        message_id = int(row[0])
         if message.secrets:
             conn.execute("UPDATE outbox SET sealed = ? WHERE id = ?",
                          (self.sealer.seal(message.secrets, aad(message_id)), message_id))
@@ -112,6 +128,7 @@ class Outbox:
         with self.db.transaction() as c:
             serialize(c, f"outbox.{message_id}")
             row = c.execute("SELECT attempts FROM outbox WHERE id = ?", (message_id,)).fetchone()
+            assert row is not None  # a message this worker claimed
             attempts = int(row[0]) + 1
             status = Status.FAILED if attempts >= max_attempts else Status.PENDING
             delay = min(cap, base * 2 ** (attempts - 1))
@@ -149,7 +166,7 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _record(row: sqlite3.Row) -> OutboxRecord:
+def _record(row: Row) -> OutboxRecord:
     from broker.outbox.model import Channel
 
     return OutboxRecord(

@@ -8,16 +8,21 @@ Two kinds of state:
   implementation is a thin mapping and no caller does read-modify-write.
 * ``Database``: durable, relational (PIN credentials, audit trail, directory). Repositories
   receive one and run their own SQL inside ``transaction()``, in the dialect SQLite and
-  PostgreSQL share (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``).
+  PostgreSQL share (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``). ``Connection``,
+  ``Cursor`` and ``Row`` are the part of sqlite3's that they use, which
+  ``broker.store.postgres`` offers over psycopg as well; their tables are declared once
+  in ``broker.store.schema``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 
 class EphemeralStore(Protocol):
@@ -51,15 +56,51 @@ class EphemeralStore(Protocol):
         """Drop expired entries; returns how many. Called periodically, never per request."""
 
 
+class Row(Protocol):
+    """A result row: ``row[0]``, ``row["name"]``, unpacking; ``sqlite3.Row`` is one."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+    def keys(self) -> list[str]: ...
+
+
+class Cursor(Protocol):
+    """What a statement gives back: its rows, or how many rows it changed."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Row | None: ...
+
+    def fetchall(self) -> Sequence[Row]: ...
+
+    def __iter__(self) -> Iterator[Row]: ...
+
+
+class Connection(Protocol):
+    """A connection inside ``Database.transaction()``: one statement at a time, ``?``
+    placeholders (``sqlite3.Connection`` is one)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor: ...
+
+
 class Database(Protocol):
     """A durable SQL database. ``transaction()`` commits on success, rolls back on error."""
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def transaction(self) -> AbstractContextManager[Connection]: ...
 
-    def execute_script(self, sql: str) -> None:
-        """Create tables and indexes (idempotent DDL) for a repository at start."""
+    def create_tables(self, tables: tuple[Table, ...]) -> None:
+        """Create ``tables`` (declared in ``broker.store.schema``'s way) where they are
+        missing, with their indexes and triggers: what a repository does at start.
 
-    def query(self, sql: str, params: tuple = ()) -> Iterator[sqlite3.Row]: ...
+        SQLite renders them from their declaration; PostgreSQL leaves its schema to the
+        migrations (``varco db upgrade``), so there this does nothing."""
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]: ...
 
     def batch(self) -> AbstractContextManager[object]:
         """Group this thread's writes (one request's) where a commit is what they cost.

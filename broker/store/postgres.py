@@ -15,12 +15,15 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from broker.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 
 @lru_cache(maxsize=1024)
@@ -45,7 +48,7 @@ def translate(sql: str) -> str:
     return "".join(out)
 
 
-class Row(tuple):
+class Row(tuple[Any, ...]):
     """A result row readable as ``row[0]``, ``row["name"]`` and by unpacking, as sqlite3.Row."""
 
     _index: dict[str, int]
@@ -55,7 +58,7 @@ class Row(tuple):
         row._index = index
         return row
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return tuple.__getitem__(self, self._index[key])
         return tuple.__getitem__(self, key)
@@ -138,10 +141,11 @@ class PostgresDatabase:
         with self.pool.connection() as raw:  # autocommit: the call is its own transaction
             raw.execute(sql, (at, kind, data, key))
 
-    def execute_script(self, sql: str) -> None:
-        """Nothing: repositories pass SQLite DDL here; PostgreSQL's schema is Alembic's."""
+    def create_tables(self, tables: tuple[Table, ...]) -> None:
+        """Nothing: PostgreSQL's schema is the migrations' (``varco db upgrade``), checked
+        at start by ``check_schema``; a broker never changes it by itself."""
 
-    def query(self, sql: str, params: tuple = ()) -> Iterator[Row]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]:
         current: Connection | None = getattr(self._local, "conn", None)
         if current is not None:
             return iter(current.execute(sql, params).fetchall())
@@ -149,10 +153,11 @@ class PostgresDatabase:
             return iter(Connection(raw).execute(sql, params).fetchall())
 
     def check_schema(self) -> None:
-        """Refuse to run on a schema that is missing or behind the code's migrations."""
-        from broker.store.migrate import head_revision
+        """Refuse to run on a schema that is missing or behind the code's migrations: the
+        database must be at the head of every branch (the broker's, each provider's)."""
+        from broker.store.migrate import head_revisions
 
-        head = head_revision()
+        heads = head_revisions()
         try:
             rows = list(self.query("SELECT version_num FROM alembic_version"))
         except psycopg.errors.UndefinedTable:
@@ -163,12 +168,12 @@ class PostgresDatabase:
             raise ConfigError([f"PostgreSQL at {where.get('host', 'localhost')}:"
                                f"{where.get('port', 5432)}/{where.get('dbname', '')} cannot "
                                f"be reached: {type(exc).__name__}"]) from exc
-        current = rows[0][0] if rows else None
-        if current != head:
+        current = tuple(sorted(str(r[0]) for r in rows))
+        if current != heads:
             self.close()
             raise ConfigError([
-                f"PostgreSQL schema is at {current or 'nothing'}, the code needs {head}: "
-                "run `varco db upgrade` first"])
+                f"PostgreSQL schema is at {', '.join(current) or 'nothing'}, the code needs "
+                f"{', '.join(heads)}: run `varco db upgrade` first"])
 
     def close(self) -> None:
         self.pool.close()

@@ -12,26 +12,32 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Index, MetaData, Table, Text, UniqueConstraint
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from broker.clock import Clock
 from broker.store.base import AUDIT_GENESIS, audit_digest
+from broker.store.schema import DOUBLE, sqlite_script
 
 # A rowid table, the values in its leaves. (Until 2026-11 it was WITHOUT ROWID, whose
 # b-tree keeps at most ~1 KB of a row in the page: a 2-3 KB session or pending login
 # went to overflow pages, and each write touched and logged twice as many pages; a
 # put+take cost ~57 us, now ~40, a read 6.5 us, now 2.7.) ``_migrate_ephemeral`` moves
-# an older file's rows over.
-_EPHEMERAL_TABLE = """
-CREATE TABLE IF NOT EXISTS ephemeral (
-  ns TEXT NOT NULL,
-  k TEXT NOT NULL,
-  v TEXT NOT NULL,
-  expires REAL NOT NULL,
-  UNIQUE (ns, k)
-)"""
-_EPHEMERAL_SCHEMA = _EPHEMERAL_TABLE + """;
-CREATE INDEX IF NOT EXISTS ephemeral_expires ON ephemeral(expires);
-"""
+# an older file's rows over. SQLite only (Redis is the other ephemeral store), so on a
+# ``MetaData`` of its own that no PostgreSQL migration targets.
+EPHEMERAL = MetaData()
+EPHEMERAL_TABLE = Table(
+    "ephemeral", EPHEMERAL,
+    Column("ns", Text, nullable=False),
+    Column("k", Text, nullable=False),
+    Column("v", Text, nullable=False),
+    Column("expires", DOUBLE, nullable=False),
+    UniqueConstraint("ns", "k"),
+)
+Index("ephemeral_expires", EPHEMERAL_TABLE.c.expires)
 
 
 _AUDIT_APPEND = """
@@ -69,7 +75,7 @@ class SqliteDatabase:
             self._local.conn = conn
         return conn
 
-    def write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+    def write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """One statement as its own transaction (or within the caller's ``transaction()``).
 
         No BEGIN/COMMIT of its own: a single writing statement already takes SQLite's
@@ -82,7 +88,7 @@ class SqliteDatabase:
         with self._write_lock:
             return conn.execute(sql, params)
 
-    def write_returning(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def write_returning(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """``write`` for a statement with ``RETURNING``: its rows are read before the write
         lock is released, because SQLite commits such a statement only once its rows are
         read; until then another thread's write would meet SQLite's busy handler, which
@@ -159,11 +165,17 @@ class SqliteDatabase:
         begun[0] = True
         return True
 
+    def create_tables(self, tables: tuple[Table, ...]) -> None:
+        """``Database.create_tables``: their DDL as ``broker.store.schema`` renders it for
+        SQLite (``IF NOT EXISTS``, rendered once per process), run as one script."""
+        self.execute_script(sqlite_script(tables))
+
     def execute_script(self, sql: str) -> None:
+        """Several statements at once, outside any transaction (DDL, ``VACUUM``)."""
         with self._lock:
             self._conn().executescript(sql)
 
-    def query(self, sql: str, params: tuple = ()) -> Iterator[sqlite3.Row]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[sqlite3.Row]:
         return iter(self._conn().execute(sql, params).fetchall())
 
 
@@ -174,7 +186,7 @@ class SqliteEphemeralStore:
         self.db = db
         self.clock = clock
         _migrate_ephemeral(db)
-        db.execute_script(_EPHEMERAL_SCHEMA)
+        db.create_tables((EPHEMERAL_TABLE,))
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
@@ -203,7 +215,8 @@ class SqliteEphemeralStore:
             "DELETE FROM ephemeral WHERE ns=? AND k=? RETURNING v, expires", (ns, key))
         if not rows or rows[0][1] <= self._now():
             return None
-        return rows[0][0]
+        value: str = rows[0][0]
+        return value
 
     def add(self, ns: str, key: str, value: str, ttl: int) -> bool:
         """One statement: insert, or take over an expired row; a live row wins (0 rows)."""
@@ -249,8 +262,10 @@ def _migrate_ephemeral(db: SqliteDatabase) -> None:
             return
         conn.execute("ALTER TABLE ephemeral RENAME TO ephemeral_old")
         conn.execute("DROP INDEX IF EXISTS ephemeral_expires")
-        conn.execute(_EPHEMERAL_TABLE)
+        dialect = sqlite_dialect.dialect()
+        conn.execute(str(CreateTable(EPHEMERAL_TABLE).compile(dialect=dialect)))
         conn.execute("INSERT INTO ephemeral (ns, k, v, expires) "
                      "SELECT ns, k, v, expires FROM ephemeral_old")
         conn.execute("DROP TABLE ephemeral_old")
-        conn.execute("CREATE INDEX ephemeral_expires ON ephemeral(expires)")
+        for index in EPHEMERAL_TABLE.indexes:
+            conn.execute(str(CreateIndex(index).compile(dialect=dialect)))

@@ -47,7 +47,7 @@ def seed_demo_users(store: PinStore, clock: Clock, hasher: PinHasher,
     """Create the demo users that do not exist yet; returns the codici fiscali created."""
     created = []
     now = clock.now()
-    store.db.execute_script(records.SCHEMA)
+    store.db.create_tables(records.TABLES)
     for user in DEMO_USERS:
         if store.history(user.person.fiscal_code):
             continue

@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import logging
 import re
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -26,6 +25,7 @@ from broker.clock import Clock
 from broker.fiscal_code import mask
 from broker.model import Privilege
 from broker.outbox import Channel, NewMessage, Outbox
+from broker.store.base import Connection
 from providers.pin import records
 from providers.pin.generate import halves, initial_pin, practice_number
 from providers.pin.hashing import PinHasher
@@ -96,11 +96,11 @@ class PinLifecycle:
         self.audit = audit
         self.validity = validity
         self.kick = kick
-        self.db.execute_script(records.SCHEMA)
+        self.db.create_tables(records.TABLES)
 
     # -- issuing -------------------------------------------------------------------------
 
-    def _issue(self, c: sqlite3.Connection, person: PinPerson, *, kind: str,
+    def _issue(self, c: Connection, person: PinPerson, *, kind: str,
                address: Address, first: FirstChannel, second: Literal["letter", "email"],
                status: PinStatus, privilege: Privilege, card: tuple[str | None, date | None],
                actor: str, reason: str | None, now: datetime) -> Issued:
@@ -296,7 +296,7 @@ class PinLifecycle:
         self.kick()
         return True
 
-    def _notice(self, c: sqlite3.Connection, person: PinPerson, practice: str | None,
+    def _notice(self, c: Connection, person: PinPerson, practice: str | None,
                 now: datetime, subject: str, it: str, en: str) -> None:
         if not person.email:
             return

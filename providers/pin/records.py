@@ -21,54 +21,70 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS pin_practice (
-  practice_number TEXT PRIMARY KEY,
-  fiscal_code TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('request', 'renewal', 'recovery', 'reissue')),
-  first_half_channel TEXT NOT NULL CHECK (first_half_channel IN ('sms', 'email', 'pec')),
-  address TEXT NOT NULL,
-  health_card_digest TEXT,
-  health_card_expiry TEXT,
-  created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS pin_practice_person ON pin_practice(fiscal_code);
-CREATE TABLE IF NOT EXISTS pin_half (
-  credential_id INTEGER PRIMARY KEY REFERENCES pin_credential(id),
-  first_half_hash TEXT NOT NULL CHECK (first_half_hash LIKE '$argon2id$%')
-);
-CREATE TABLE IF NOT EXISTS pin_conversion (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  fiscal_code TEXT NOT NULL,
-  practice_number TEXT,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
-  form_file TEXT NOT NULL,
-  form_type TEXT NOT NULL,
-  document_file TEXT NOT NULL,
-  document_type TEXT NOT NULL,
-  submitted_at TEXT NOT NULL,
-  decided_at TEXT,
-  operator TEXT,
-  reason TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS pin_conversion_one_pending
-  ON pin_conversion(fiscal_code) WHERE status = 'pending';
-CREATE TABLE IF NOT EXISTS pin_event (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  fiscal_code TEXT NOT NULL,
-  practice_number TEXT,
-  at TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  actor TEXT NOT NULL,
-  reason TEXT
-);
-CREATE INDEX IF NOT EXISTS pin_event_person ON pin_event(fiscal_code);
-"""
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Identity, Index, Table, Text, text
+
+from broker.store.base import Connection, Row
+from broker.store.schema import ID, implicit_rowid
+from providers.pin.schema import PIN
+
+PRACTICE = Table(
+    "pin_practice", PIN,
+    Column("practice_number", Text, primary_key=True),
+    Column("fiscal_code", Text, nullable=False),
+    Column("kind", Text, CheckConstraint("kind IN ('request', 'renewal', 'recovery', 'reissue')"),
+           nullable=False),
+    Column("first_half_channel", Text,
+           CheckConstraint("first_half_channel IN ('sms', 'email', 'pec')"), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("health_card_digest", Text),
+    Column("health_card_expiry", Text),
+    Column("created_at", Text, nullable=False),
+    implicit_rowid(),  # ``latest_practice`` breaks a tie of created_at by insertion order
+)
+Index("pin_practice_person", PRACTICE.c.fiscal_code)
+HALF = Table(
+    "pin_half", PIN,
+    Column("credential_id", ID, ForeignKey("pin_credential.id"), primary_key=True,
+           autoincrement=False),
+    Column("first_half_hash", Text, CheckConstraint("first_half_hash LIKE '$argon2id$%'"),
+           nullable=False),
+)
+CONVERSION = Table(
+    "pin_conversion", PIN,
+    Column("id", ID, Identity(), primary_key=True),
+    Column("fiscal_code", Text, nullable=False),
+    Column("practice_number", Text),
+    Column("status", Text, CheckConstraint("status IN ('pending', 'approved', 'rejected')"),
+           nullable=False),
+    Column("form_file", Text, nullable=False),
+    Column("form_type", Text, nullable=False),
+    Column("document_file", Text, nullable=False),
+    Column("document_type", Text, nullable=False),
+    Column("submitted_at", Text, nullable=False),
+    Column("decided_at", Text),
+    Column("operator", Text),
+    Column("reason", Text),
+    sqlite_autoincrement=True,
+)
+Index("pin_conversion_one_pending", CONVERSION.c.fiscal_code, unique=True,
+      sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'"))
+EVENT = Table(
+    "pin_event", PIN,
+    Column("id", ID, Identity(), primary_key=True),
+    Column("fiscal_code", Text, nullable=False),
+    Column("practice_number", Text),
+    Column("at", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text),
+    sqlite_autoincrement=True,
+)
+Index("pin_event_person", EVENT.c.fiscal_code)
+TABLES = (PRACTICE, HALF, CONVERSION, EVENT)
 
 
 def ts(value: datetime) -> str:
@@ -152,7 +168,7 @@ def health_card_matches(stored: str | None, number: str) -> bool:
     return hmac.compare_digest(stored.encode(), health_card_digest(number, salt).encode())
 
 
-def insert_practice(c: sqlite3.Connection, p: Practice) -> None:
+def insert_practice(c: Connection, p: Practice) -> None:
     c.execute("INSERT INTO pin_practice(practice_number, fiscal_code, kind, first_half_channel,"
               " address, health_card_digest, health_card_expiry, created_at)"
               " VALUES (?,?,?,?,?,?,?,?)",
@@ -162,7 +178,7 @@ def insert_practice(c: sqlite3.Connection, p: Practice) -> None:
                ts(p.created_at)))
 
 
-def _practice(row: sqlite3.Row) -> Practice:
+def _practice(row: Row) -> Practice:
     expiry = row["health_card_expiry"]
     return Practice(row["practice_number"], row["fiscal_code"], row["kind"],
                     row["first_half_channel"], Address.from_json(row["address"]),
@@ -170,64 +186,66 @@ def _practice(row: sqlite3.Row) -> Practice:
                     datetime.fromisoformat(row["created_at"]))
 
 
-def get_practice(c: sqlite3.Connection, practice_number: str) -> Practice | None:
+def get_practice(c: Connection, practice_number: str) -> Practice | None:
     row = c.execute("SELECT * FROM pin_practice WHERE practice_number = ?",
                     (practice_number,)).fetchone()
     return _practice(row) if row else None
 
 
-def latest_practice(c: sqlite3.Connection, fiscal_code: str) -> Practice | None:
+def latest_practice(c: Connection, fiscal_code: str) -> Practice | None:
     row = c.execute("SELECT * FROM pin_practice WHERE fiscal_code = ?"
                     " ORDER BY created_at DESC, rowid DESC LIMIT 1", (fiscal_code,)).fetchone()
     return _practice(row) if row else None
 
 
-def practices(c: sqlite3.Connection, fiscal_code: str) -> list[Practice]:
+def practices(c: Connection, fiscal_code: str) -> list[Practice]:
     return [_practice(r) for r in c.execute(
         "SELECT * FROM pin_practice WHERE fiscal_code = ? ORDER BY created_at, rowid",
         (fiscal_code,))]
 
 
-def set_half(c: sqlite3.Connection, credential_id: int, half_hash: str) -> None:
+def set_half(c: Connection, credential_id: int, half_hash: str) -> None:
     c.execute("INSERT INTO pin_half(credential_id, first_half_hash) VALUES (?, ?)"
               " ON CONFLICT(credential_id) DO UPDATE"
               " SET first_half_hash = excluded.first_half_hash",
               (credential_id, half_hash))
 
 
-def get_half(c: sqlite3.Connection, credential_id: int) -> str | None:
+def get_half(c: Connection, credential_id: int) -> str | None:
     row = c.execute("SELECT first_half_hash FROM pin_half WHERE credential_id = ?",
                     (credential_id,)).fetchone()
     return row[0] if row else None
 
 
-def drop_half(c: sqlite3.Connection, credential_id: int) -> None:
+def drop_half(c: Connection, credential_id: int) -> None:
     c.execute("DELETE FROM pin_half WHERE credential_id = ?", (credential_id,))
 
 
-def add_event(c: sqlite3.Connection, fiscal_code: str, practice_number: str | None,
+def add_event(c: Connection, fiscal_code: str, practice_number: str | None,
               at: datetime, kind: str, actor: str, reason: str | None = None) -> None:
     c.execute("INSERT INTO pin_event(fiscal_code, practice_number, at, kind, actor, reason)"
               " VALUES (?,?,?,?,?,?)", (fiscal_code, practice_number, ts(at), kind, actor, reason))
 
 
-def events(c: sqlite3.Connection, fiscal_code: str) -> list[dict[str, Any]]:
+def events(c: Connection, fiscal_code: str) -> list[dict[str, Any]]:
     return [{"at": r["at"], "kind": r["kind"], "practice_number": r["practice_number"],
              "actor": r["actor"], "reason": r["reason"]} for r in c.execute(
         "SELECT * FROM pin_event WHERE fiscal_code = ? ORDER BY id", (fiscal_code,))]
 
 
-def insert_conversion(c: sqlite3.Connection, fiscal_code: str, practice_number: str | None,
+def insert_conversion(c: Connection, fiscal_code: str, practice_number: str | None,
                       form: tuple[str, str], document: tuple[str, str], now: datetime) -> int:
     cur = c.execute(
         "INSERT INTO pin_conversion(fiscal_code, practice_number, status, form_file, form_type,"
         " document_file, document_type, submitted_at) VALUES (?,?,'pending',?,?,?,?,?)"
         " RETURNING id",
         (fiscal_code, practice_number, form[0], form[1], document[0], document[1], ts(now)))
-    return int(cur.fetchone()[0])
+    row = cur.fetchone()
+    assert row is not None  # RETURNING of one inserted row
+    return int(row[0])
 
 
-def _conversion(row: sqlite3.Row) -> Conversion:
+def _conversion(row: Row) -> Conversion:
     decided = row["decided_at"]
     return Conversion(row["id"], row["fiscal_code"], row["practice_number"], row["status"],
                       row["form_file"], row["form_type"], row["document_file"],
@@ -236,12 +254,12 @@ def _conversion(row: sqlite3.Row) -> Conversion:
                       row["reason"])
 
 
-def get_conversion(c: sqlite3.Connection, conversion_id: int) -> Conversion | None:
+def get_conversion(c: Connection, conversion_id: int) -> Conversion | None:
     row = c.execute("SELECT * FROM pin_conversion WHERE id = ?", (conversion_id,)).fetchone()
     return _conversion(row) if row else None
 
 
-def conversions(c: sqlite3.Connection, *, fiscal_code: str | None = None,
+def conversions(c: Connection, *, fiscal_code: str | None = None,
                 status: str | None = None) -> list[Conversion]:
     sql, params = "SELECT * FROM pin_conversion WHERE 1=1", []
     if fiscal_code:
@@ -253,7 +271,7 @@ def conversions(c: sqlite3.Connection, *, fiscal_code: str | None = None,
     return [_conversion(r) for r in c.execute(sql + " ORDER BY id", params)]
 
 
-def decide_conversion(c: sqlite3.Connection, conversion_id: int, status: str, now: datetime,
+def decide_conversion(c: Connection, conversion_id: int, status: str, now: datetime,
                       operator: str, reason: str) -> bool:
     cur = c.execute("UPDATE pin_conversion SET status = ?, decided_at = ?, operator = ?,"
                     " reason = ? WHERE id = ? AND status = 'pending'",

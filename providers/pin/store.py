@@ -19,54 +19,79 @@ is synchronous (SQLite); web code calls them from the thread pool.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from broker.model import Privilege
-from broker.store.base import Database, serialize
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Table,
+    Text,
+    text,
+)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS pin_person (
-  fiscal_code TEXT PRIMARY KEY,
-  given_name TEXT,
-  family_name TEXT,
-  email TEXT,
-  mobile_phone TEXT,
-  pec TEXT,
-  residence TEXT CHECK (residence IN ('italy', 'abroad')),
-  italian_document INTEGER NOT NULL DEFAULT 0 CHECK (italian_document IN (0, 1)),
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pin_credential (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  fiscal_code TEXT NOT NULL REFERENCES pin_person(fiscal_code),
-  kind TEXT NOT NULL CHECK (kind IN ('initial16', 'standard8', 'telephone')),
-  channel TEXT NOT NULL GENERATED ALWAYS AS
-    (CASE kind WHEN 'telephone' THEN 'telephone' ELSE 'web' END) VIRTUAL,
-  privilege TEXT NOT NULL CHECK (privilege IN ('ordinario', 'dispositivo')),
-  pin_hash TEXT NOT NULL CHECK (pin_hash LIKE '$argon2id$%'),
-  status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'replaced', 'revoked')),
-  practice_number TEXT,
-  issued_at TEXT NOT NULL,
-  changed_at TEXT NOT NULL,
-  expires_at TEXT NOT NULL,
-  ended_at TEXT,
-  end_reason TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS pin_credential_one_active
-  ON pin_credential(fiscal_code, channel) WHERE status = 'active';
-CREATE INDEX IF NOT EXISTS pin_credential_practice ON pin_credential(practice_number);
-CREATE TABLE IF NOT EXISTS pin_attempts (
-  fiscal_code TEXT PRIMARY KEY,
-  failed_count INTEGER NOT NULL DEFAULT 0,
-  locked_until TEXT,
-  updated_at TEXT NOT NULL
-) WITHOUT ROWID;
-"""
+from broker.model import Privilege
+from broker.store.base import Connection, Database, Row, serialize
+from broker.store.schema import ID, Generated
+from providers.pin.schema import PIN
+
+PERSON = Table(
+    "pin_person", PIN,
+    Column("fiscal_code", Text, primary_key=True),
+    Column("given_name", Text),
+    Column("family_name", Text),
+    Column("email", Text),
+    Column("mobile_phone", Text),
+    Column("pec", Text),
+    Column("residence", Text, CheckConstraint("residence IN ('italy', 'abroad')")),
+    Column("italian_document", Integer, CheckConstraint("italian_document IN (0, 1)"),
+           nullable=False, server_default=text("0")),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+CREDENTIAL = Table(
+    "pin_credential", PIN,
+    Column("id", ID, Identity(), primary_key=True),
+    Column("fiscal_code", Text, ForeignKey(PERSON.c.fiscal_code), nullable=False),
+    Column("kind", Text, CheckConstraint("kind IN ('initial16', 'standard8', 'telephone')"),
+           nullable=False),
+    # What the one-active-PIN index is per: web logins (initial16, standard8) or telephone.
+    Column("channel", Text,
+           Generated("CASE kind WHEN 'telephone' THEN 'telephone' ELSE 'web' END"),
+           nullable=False),
+    Column("privilege", Text, CheckConstraint("privilege IN ('ordinario', 'dispositivo')"),
+           nullable=False),
+    Column("pin_hash", Text, CheckConstraint("pin_hash LIKE '$argon2id$%'"), nullable=False),
+    Column("status", Text,
+           CheckConstraint("status IN ('pending', 'active', 'replaced', 'revoked')"),
+           nullable=False),
+    Column("practice_number", Text),
+    Column("issued_at", Text, nullable=False),
+    Column("changed_at", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
+    Column("ended_at", Text),
+    Column("end_reason", Text),
+    sqlite_autoincrement=True,  # AUTOINCREMENT, as ever: an id is never handed out twice
+)
+Index("pin_credential_one_active", CREDENTIAL.c.fiscal_code, CREDENTIAL.c.channel,
+      unique=True, sqlite_where=text("status = 'active'"),
+      postgresql_where=text("status = 'active'"))
+Index("pin_credential_practice", CREDENTIAL.c.practice_number)
+ATTEMPTS = Table(
+    "pin_attempts", PIN,
+    Column("fiscal_code", Text, primary_key=True),
+    Column("failed_count", Integer, nullable=False, server_default=text("0")),
+    Column("locked_until", Text),
+    Column("updated_at", Text, nullable=False),
+    sqlite_with_rowid=False,  # WITHOUT ROWID, as ever: the row lives in its key's b-tree
+)
+TABLES = (PERSON, CREDENTIAL, ATTEMPTS)
 
 
 class PinKind(StrEnum):
@@ -165,7 +190,7 @@ class PinStore:
         self.db = db
         self.max_failures = max_failures
         self.lockout = timedelta(seconds=lockout_seconds)
-        db.execute_script(SCHEMA)
+        db.create_tables(TABLES)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -311,7 +336,7 @@ class PinStore:
 
     # -- inside a caller's transaction (the lifecycle adds outbox rows to the same one) --
 
-    def issue_in(self, c: sqlite3.Connection, person: PinPerson | None, fiscal_code: str, *,
+    def issue_in(self, c: Connection, person: PinPerson | None, fiscal_code: str, *,
                  pin_hash: str, kind: PinKind, privilege: Privilege, status: PinStatus,
                  practice_number: str | None, now: datetime, validity: timedelta,
                  end_reason: str) -> PinCredential:
@@ -336,7 +361,7 @@ class PinStore:
         return _insert_credential(c, fiscal_code, kind, privilege, pin_hash, status,
                                   practice_number, now, now + validity)
 
-    def current_in(self, c: sqlite3.Connection, fiscal_code: str,
+    def current_in(self, c: Connection, fiscal_code: str,
                    channel: Literal["web", "telephone"] = "web") -> PinCredential | None:
         """The active or pending credential of that channel (at most one of them exists).
 
@@ -349,13 +374,13 @@ class PinStore:
                         (fiscal_code, channel)).fetchone()
         return _credential(row) if row else None
 
-    def activate_in(self, c: sqlite3.Connection, credential_id: int, now: datetime) -> bool:
+    def activate_in(self, c: Connection, credential_id: int, now: datetime) -> bool:
         """A pending initial PIN becomes active (activation with the first half)."""
         cur = c.execute("UPDATE pin_credential SET status = 'active', changed_at = ?"
                         " WHERE id = ? AND status = 'pending'", (_ts(now), credential_id))
         return cur.rowcount == 1
 
-    def end_in(self, c: sqlite3.Connection, fiscal_code: str, now: datetime, reason: str,
+    def end_in(self, c: Connection, fiscal_code: str, now: datetime, reason: str,
                channel: Literal["web", "telephone"] = "web") -> int:
         """Revoke the active or pending credential of that channel; how many were ended."""
         cur = c.execute("UPDATE pin_credential SET status = 'revoked', ended_at = ?,"
@@ -364,7 +389,7 @@ class PinStore:
                         (_ts(now), reason, fiscal_code, channel))
         return cur.rowcount
 
-    def set_privilege_in(self, c: sqlite3.Connection, fiscal_code: str, privilege: Privilege,
+    def set_privilege_in(self, c: Connection, fiscal_code: str, privilege: Privilege,
                          now: datetime) -> bool:
         """Conversion: the active web PIN's privilege (pending initial PINs included)."""
         cur = c.execute("UPDATE pin_credential SET privilege = ?, changed_at = ?"
@@ -374,7 +399,7 @@ class PinStore:
         return cur.rowcount >= 1
 
 
-def _upsert_person(c: sqlite3.Connection, p: PinPerson, now: datetime) -> None:
+def _upsert_person(c: Connection, p: PinPerson, now: datetime) -> None:
     c.execute(
         "INSERT INTO pin_person(fiscal_code, given_name, family_name, email, mobile_phone, pec,"
         " residence, italian_document, created_at, updated_at)"
@@ -387,7 +412,7 @@ def _upsert_person(c: sqlite3.Connection, p: PinPerson, now: datetime) -> None:
          p.residence, int(p.italian_document), _ts(now), _ts(now)))
 
 
-def _insert_credential(c: sqlite3.Connection, fiscal_code: str, kind: PinKind,
+def _insert_credential(c: Connection, fiscal_code: str, kind: PinKind,
                        privilege: Privilege, pin_hash: str, status: PinStatus,
                        practice_number: str | None, now: datetime,
                        expires_at: datetime) -> PinCredential:
@@ -397,18 +422,20 @@ def _insert_credential(c: sqlite3.Connection, fiscal_code: str, kind: PinKind,
         " RETURNING id",
         (fiscal_code, kind.value, privilege.value, pin_hash, status.value, practice_number,
          _ts(now), _ts(now), _ts(expires_at)))
-    return PinCredential(int(cur.fetchone()[0]), fiscal_code, kind, privilege, pin_hash, status,
+    row = cur.fetchone()
+    assert row is not None  # RETURNING of one inserted row
+    return PinCredential(int(row[0]), fiscal_code, kind, privilege, pin_hash, status,
                          practice_number, now, now, expires_at)
 
 
-def _person(row: sqlite3.Row) -> PinPerson:
+def _person(row: Row) -> PinPerson:
     return PinPerson(
         fiscal_code=row["fiscal_code"], given_name=row["given_name"],
         family_name=row["family_name"], email=row["email"], mobile_phone=row["mobile_phone"],
         pec=row["pec"], residence=row["residence"], italian_document=bool(row["italian_document"]))
 
 
-def _credential(row: sqlite3.Row) -> PinCredential:
+def _credential(row: Row) -> PinCredential:
     return PinCredential(
         id=row["id"], fiscal_code=row["fiscal_code"], kind=PinKind(row["kind"]),
         privilege=Privilege(row["privilege"]), pin_hash=row["pin_hash"],
