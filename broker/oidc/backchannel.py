@@ -48,7 +48,7 @@ from broker.store.base import serialize
 from broker.store.schema import BROKER, DOUBLE
 
 if TYPE_CHECKING:
-    from broker.oidc.core import OidcCore
+    from broker.oidc.front import OidcFront
 
 log = logging.getLogger("varco.oidc.backchannel")
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -147,7 +147,7 @@ class Sender:
                 log.exception("back-channel logout: unexpected error")
 
     def _attempt(self, d: Delivery) -> None:
-        from broker.ops.metrics import METRICS
+        from broker.ops.service import METRICS
 
         try:
             status = self._post(d.uri, d.token)
@@ -183,7 +183,7 @@ def _post_form(uri: str, token: str) -> int:
 class BackchannelLogout:
     """Builds logout tokens, sends them, and watches sessions for expiry."""
 
-    def __init__(self, front: OidcCore):
+    def __init__(self, front: OidcFront):
         self.front = front
         self.ctx = front.ctx
         self.ctx.db.create_tables((LOGOUT_WATCH,))
