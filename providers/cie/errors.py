@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from broker.errors import ProviderError, Text
+from providers.saml.errors import LevelTooLow, SamlError
 from providers.saml.status import CANCELLED, IdpCodeError, ProfileErrors
 
 CIE_CODE_TEXT: dict[int, Text] = {
@@ -29,7 +30,7 @@ CIE_CODE_TEXT: dict[int, Text] = {
 }
 
 
-class CieResponseRejected(ProviderError):
+class CieResponseRejected(SamlError):
     """A response failed validation (signature, audience, times, replay, level...)."""
 
     code = "cie_response_rejected"
@@ -49,7 +50,7 @@ class CieUnknownIdp(ProviderError):
         "Sign-in with CIE is not available right now. Use another method.")
 
 
-class CieLevelTooLow(CieResponseRejected):
+class CieLevelTooLow(CieResponseRejected, LevelTooLow):
     code = "cie_level_too_low"
     status = 403
     message = Text(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -128,12 +128,12 @@ class IdpRegistry:
                     rejected.append(Rejected("?", path.name, str(exc)))
                     continue
                 for info, problem in _entities(root, path.name, self._now()):
-                    if problem:
-                        rejected.append(Rejected(info, path.name, problem))
+                    if isinstance(info, IdpInfo):
+                        idps[info.entity_id] = info
+                    else:
+                        rejected.append(Rejected(info, path.name, problem or "refused"))
                         log.warning("IdP metadata refused: %s in %s: %s", info, path.name,
                                     problem)
-                    elif isinstance(info, IdpInfo):
-                        idps[info.entity_id] = info
             self._idps = idps
             self.rejected = tuple(rejected)
             self._stamp = stamp
@@ -173,9 +173,19 @@ def _with_certs(info: IdpInfo, certs: tuple[x509.Certificate, ...]) -> IdpInfo:
     return replace(info, certs=certs)
 
 
-def _entities(root: etree._Element, source: str, now: datetime):
-    """Yield ``(IdpInfo | entityID, problem or None)`` for each IdP in a metadata tree."""
-    outer_until = _valid_until(root)
+def _entities(root: etree._Element, source: str, now: datetime
+              ) -> Iterator[tuple[IdpInfo | str, str | None]]:
+    """Yield ``(IdpInfo, None)`` for each usable IdP in a metadata tree and
+    ``(entityID, problem)`` for each refused one.
+
+    A bad file is one refusal, never an exception: raised from ``refresh`` it would make
+    every ``get`` fail, so one broken federation feed would stop every login.
+    """
+    try:
+        outer_until = _valid_until(root)
+    except XmlError as exc:
+        yield root.get("entityID") or "?", f"validUntil: {exc}"
+        return
     if root.tag == q("md", "EntitiesDescriptor"):
         descriptors = root.iterfind(f".//{q('md', 'EntityDescriptor')}")
     elif root.tag == q("md", "EntityDescriptor"):

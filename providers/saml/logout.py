@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 
 from lxml import etree
 
+from providers.saml.errors import LogoutError as LogoutError  # re-exported
+from providers.saml.errors import SignatureError
 from providers.saml.idp_registry import IdpInfo
-from providers.saml.signing import SignatureError, verify_element, verify_query
+from providers.saml.signing import verify_element, verify_query
 from providers.saml.xmlutil import (
     NAMEID_ENTITY,
     NAMEID_TRANSIENT,
@@ -26,10 +28,6 @@ from providers.saml.xmlutil import (
     q,
     text_of,
 )
-
-
-class LogoutError(ValueError):
-    """A logout message we refuse (reason for the log)."""
 
 
 @dataclass(frozen=True)

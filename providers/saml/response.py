@@ -3,27 +3,32 @@
 The profile (SPID, CIE) passes an ``Expected``: what the pending request said and
 what the profile demands. The result is either a ``SamlAssertion`` (a login) or a
 ``SamlStatus`` (the IdP reported a failure, e.g. the citizen cancelled); anything
-else raises ``SamlError`` with a reason for the log. All values are read from the
-one assertion whose signature was verified, located structurally (a direct child
-of the root), so signature-wrapping variants have nowhere to hide.
+else raises a ``SamlError`` (``providers.saml.errors``: ``XmlError``, ``SignatureError``,
+``LevelTooLow``) with a reason for the log, and nothing else escapes, however the
+message is mangled. All values are read from the one assertion whose signature was
+verified, located structurally (a direct child of the root), so signature-wrapping
+variants have nowhere to hide.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from lxml import etree
 
+from providers.saml.errors import LevelTooLow as LevelTooLow  # re-exported
+from providers.saml.errors import SamlError as SamlError  # re-exported
+from providers.saml.errors import SignatureError, XmlError
 from providers.saml.idp_registry import IdpInfo
-from providers.saml.signing import SignatureError, signature_of, verify_element
+from providers.saml.signing import signature_of, verify_element
 from providers.saml.xmlutil import (
     CM_BEARER,
     NAMEID_ENTITY,
     NAMEID_TRANSIENT,
     NS,
     STATUS_SUCCESS,
-    XmlError,
     parse,
     parse_time,
     q,
@@ -36,12 +41,10 @@ _ALL_SIGNATURES = etree.XPath("//ds:Signature", namespaces=NS)
 _COMMENTS_OR_PIS = etree.XPath(".//comment() | .//processing-instruction()")
 
 
-class SamlError(ValueError):
-    """A response we refuse; ``str()`` is a short reason for the log (no personal data)."""
-
-
-class LevelTooLow(SamlError):
-    """The assertion's authentication level is below the one requested."""
+def _nodes(path: etree.XPath, node: etree._Element) -> list[etree._Element]:
+    """The nodes an XPath above selects: elements (comments and PIs are elements too in
+    lxml), never strings or numbers, which lxml's types cannot tell."""
+    return cast("list[etree._Element]", path(node))
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def _time(elem: etree._Element, attr: str, what: str) -> datetime:
     try:
         return parse_time(elem.get(attr))
     except XmlError as exc:
-        raise SamlError(f"{what}: {exc}") from exc
+        raise XmlError(f"{what}: {exc}") from exc
 
 
 def _issuer(parent: etree._Element, exp: Expected, what: str, format_required: bool) -> str:
@@ -129,13 +132,7 @@ def validate_response(xml: bytes | etree._Element, exp: Expected
     ``xml`` is the message, or its root already parsed by ``xmlutil.parse`` (the ACS
     reads ``InResponseTo`` first and passes its tree on rather than parse twice).
     """
-    if isinstance(xml, etree._Element):
-        root = xml
-    else:
-        try:
-            root = parse(xml)
-        except XmlError as exc:
-            raise SamlError(str(exc)) from exc
+    root = xml if isinstance(xml, etree._Element) else parse(xml)
     if root.tag != q("samlp", "Response"):
         raise SamlError("not a samlp:Response")
     if root.get("Version") != "2.0":
@@ -152,8 +149,8 @@ def validate_response(xml: bytes | etree._Element, exp: Expected
     ids = [e.get("ID") for e in root.iter() if isinstance(e.tag, str) and e.get("ID") is not None]
     if len(ids) != len(set(ids)):
         raise SamlError("duplicate ID attributes")
-    assertions = _ALL_ASSERTIONS(root)
-    sigs = _ALL_SIGNATURES(root)
+    assertions = _nodes(_ALL_ASSERTIONS, root)
+    sigs = _nodes(_ALL_SIGNATURES, root)
     allowed_sig_parents = {id(root)} | {id(a) for a in assertions}
     if any(id(s.getparent()) not in allowed_sig_parents for s in sigs):
         raise SamlError("signature in an unexpected place")
@@ -161,14 +158,14 @@ def validate_response(xml: bytes | etree._Element, exp: Expected
         if signature_of(root) is not None:
             verify_element(root, exp.idp.certs)
     except SignatureError as exc:
-        raise SamlError(f"Response signature: {exc}") from exc
+        raise SignatureError(f"Response signature: {exc}") from exc
 
     status = root.findall(q("samlp", "Status"))
     if len(status) != 1:
         raise SamlError("Status missing")
     code_el = status[0].find(q("samlp", "StatusCode"))
     code = code_el.get("Value") if code_el is not None else None
-    if not code:
+    if code_el is None or not code:
         raise SamlError("StatusCode missing")
     if code != STATUS_SUCCESS:
         sub = code_el.find(q("samlp", "StatusCode"))
@@ -186,12 +183,12 @@ def validate_response(xml: bytes | etree._Element, exp: Expected
     try:
         verify_element(assertion, exp.idp.certs)
     except SignatureError as exc:
-        raise SamlError(f"Assertion signature: {exc}") from exc
+        raise SignatureError(f"Assertion signature: {exc}") from exc
     return _assertion(root, assertion, exp)
 
 
 def _assertion(root: etree._Element, a: etree._Element, exp: Expected) -> SamlAssertion:
-    if _COMMENTS_OR_PIS(a):
+    if _nodes(_COMMENTS_OR_PIS, a):
         raise SamlError("comments inside the assertion")
     if a.get("Version") != "2.0":
         raise SamlError("Assertion Version is not 2.0")
@@ -218,7 +215,9 @@ def _assertion(root: etree._Element, a: etree._Element, exp: Expected) -> SamlAs
     if data.get("InResponseTo") != exp.request_id:
         raise SamlError("SubjectConfirmationData InResponseTo does not match")
     sc_until = _time(data, "NotOnOrAfter", "SubjectConfirmationData NotOnOrAfter")
-    if exp.now >= sc_until + exp.skew:
+    # The skew moves our clock, never the message's time: 9999-12-31T23:59:59Z plus
+    # the skew would overflow, and an exception other than SamlError would escape.
+    if exp.now - exp.skew >= sc_until:
         raise SamlError("SubjectConfirmationData expired")
     if data.get("NotBefore") and exp.now + exp.skew < _time(data, "NotBefore", "NotBefore"):
         raise SamlError("SubjectConfirmationData not yet valid")
@@ -228,7 +227,7 @@ def _assertion(root: etree._Element, a: etree._Element, exp: Expected) -> SamlAs
     not_after = _time(cond, "NotOnOrAfter", "Conditions NotOnOrAfter")
     if exp.now + exp.skew < not_before:
         raise SamlError("Conditions not yet valid")
-    if exp.now >= not_after + exp.skew:
+    if exp.now - exp.skew >= not_after:
         raise SamlError("Conditions expired")
     restrictions = cond.findall(q("saml", "AudienceRestriction"))
     if not restrictions:

@@ -24,13 +24,15 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
+from broker.errors import ConfigError
+from providers.saml.errors import SignatureError as SignatureError  # re-exported
 from providers.saml.keys import KeyPair
 from providers.saml.xmlutil import RSA_SHA256, SHA256, q
 
 SIG_ALGS = {
-    RSA_SHA256: xmlsec.Transform.RSA_SHA256,
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": xmlsec.Transform.RSA_SHA384,
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": xmlsec.Transform.RSA_SHA512,
+    RSA_SHA256: xmlsec.constants.TransformRsaSha256,
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": xmlsec.constants.TransformRsaSha384,
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": xmlsec.constants.TransformRsaSha512,
 }
 DIGEST_ALGS = {
     SHA256,
@@ -42,10 +44,11 @@ C14N_ALGS = {
     "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
 }
 TRANSFORMS = {"http://www.w3.org/2000/09/xmldsig#enveloped-signature", *C14N_ALGS}
-
-
-class SignatureError(ValueError):
-    """A signature that is missing, malformed, of a refused shape, or does not verify."""
+# What xmlsec may run on a Reference: the transforms and digests above, nothing else.
+_REFERENCE_TRANSFORMS = (
+    xmlsec.constants.TransformEnveloped, xmlsec.constants.TransformExclC14N,
+    xmlsec.constants.TransformExclC14NWithComments, xmlsec.constants.TransformSha256,
+    xmlsec.constants.TransformSha384, xmlsec.constants.TransformSha512)
 
 
 def sign_xml(xml: bytes | str, keys: KeyPair) -> bytes:
@@ -59,7 +62,8 @@ def _private_key(key_pem: str) -> rsa.RSAPrivateKey:
     """The SP key parsed once: python3-saml would re-parse the PEM for every signature."""
     key = serialization.load_pem_private_key(key_pem.encode("ascii"), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise SignatureError("SP key is not RSA")
+        # Our configuration, not the IdP's answer: a 500 and the operator's message.
+        raise ConfigError(["SP key is not RSA: SAML signatures need an RSA key"])
     return key
 
 
@@ -92,7 +96,7 @@ def _public_key(cert_der: bytes) -> xmlsec.Key:
     cert = x509.load_der_x509_certificate(cert_der)
     spki = cert.public_key().public_bytes(serialization.Encoding.PEM,
                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return xmlsec.Key.from_memory(spki, xmlsec.KeyFormat.PEM, None)
+    return xmlsec.Key.from_memory(spki, xmlsec.constants.KeyDataFormatPem, None)
 
 
 def verify_query(query: str, signature_b64: str, sig_alg: str,
@@ -141,10 +145,8 @@ def verify_element(elem: etree._Element, certs: Iterable[x509.Certificate]) -> N
     for cert in certs:
         ctx = xmlsec.SignatureContext()
         ctx.key = _verify_key(cert)
-        ctx.set_enabled_key_data([xmlsec.KeyData.X509])
-        for t in (xmlsec.Transform.ENVELOPED, xmlsec.Transform.EXCL_C14N,
-                  xmlsec.Transform.EXCL_C14N_COMMENTS, xmlsec.Transform.SHA256,
-                  xmlsec.Transform.SHA384, xmlsec.Transform.SHA512):
+        ctx.set_enabled_key_data([xmlsec.constants.KeyDataX509])
+        for t in _REFERENCE_TRANSFORMS:
             ctx.enable_reference_transform(t)
         try:
             ctx.verify(sig)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from broker.errors import ProviderError, Text
+from providers.saml.errors import LevelTooLow, SamlError
 from providers.saml.status import CANCELLED, IdpCodeError, ProfileErrors
 from providers.saml.status import error_code as spid_error_code
 
@@ -37,7 +38,7 @@ SPID_CODE_TEXT: dict[int, Text] = {
     25: Text("Hai annullato l'accesso con SPID.", "You cancelled the SPID sign-in."),
 }
 
-class SpidResponseRejected(ProviderError):
+class SpidResponseRejected(SamlError):
     """A response failed validation (signature, audience, times, replay, level...)."""
 
     code = "spid_response_rejected"
@@ -57,7 +58,7 @@ class SpidUnknownIdp(ProviderError):
         "The chosen SPID provider is not available. Choose another one.")
 
 
-class SpidLevelTooLow(SpidResponseRejected):
+class SpidLevelTooLow(SpidResponseRejected, LevelTooLow):
     code = "spid_level_too_low"
     status = 403
     message = Text(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from saml2 import BINDING_HTTP_REDIRECT
@@ -31,7 +32,7 @@ IDP_ID = "https://idp.example.it"
 L1, L2, L3 = (f"https://www.spid.gov.it/SpidL{n}" for n in (1, 2, 3))
 
 
-def spid_config(**kw) -> SpidConfig:
+def spid_config(**kw: Any) -> SpidConfig:
     base = dict(profile="public", ipa_code="inps",
                 organization={"name": "Istituto Nazionale della Previdenza Sociale",
                               "display_name": "INPS", "url": "https://www.inps.it"},
