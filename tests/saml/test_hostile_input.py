@@ -6,8 +6,8 @@ in the log instead of our refusal page. Three kinds of damage, on real pysaml2-s
 messages:
 
 * **signed by the IdP** after the change (``response_xml(mutate=...)``): every element
-  removed or repeated, every attribute and text set to hostile values, so the checks
-  that run *after* the signature verifies see them too;
+  removed or repeated, every attribute removed, every attribute and text set to hostile
+  values, so the checks that run *after* the signature verifies see them too;
 * **after signing** (what an attacker in the middle can do): the same edits on the
   signed tree, signatures included;
 * **random byte damage** (flips, cuts, insertions), seeded so a failure reproduces.
@@ -59,9 +59,12 @@ def _edits(template: etree._Element) -> Iterator[tuple[str, Edit]]:
         if i:  # the root stays
             yield f"remove {name}#{i}", partial(_remove, i)
             yield f"repeat {name}#{i}", partial(_repeat, i)
+        attributes = [a for a in elem.attrib if isinstance(a, str)]
+        for attr in attributes:
+            yield f"drop {name}#{i} @{attr}", partial(_drop_attr, i, attr)
         for value in HOSTILE:
             yield f"text of {name}#{i} = {value[:12]!r}", partial(_set_text, i, value)
-            for attr in (a for a in elem.attrib if isinstance(a, str)):
+            for attr in attributes:
                 yield (f"{name}#{i} @{attr} = {value[:12]!r}",
                        partial(_set_attr, i, attr, value))
 
@@ -84,6 +87,10 @@ def _set_text(i: int, value: str, root: etree._Element) -> None:
 
 def _set_attr(i: int, attr: str, value: str, root: etree._Element) -> None:
     _elements(root)[i].set(attr, value)
+
+
+def _drop_attr(i: int, attr: str, root: etree._Element) -> None:
+    del _elements(root)[i].attrib[attr]
 
 
 def _outcome(xml: bytes, exp: Expected) -> str:
