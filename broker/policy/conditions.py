@@ -307,10 +307,10 @@ def show(value: Any) -> str:
     return repr(value)
 
 
-def _as_dates(actual: Any, expected: Any) -> tuple[Any, Any] | None:
+def _as_dates(actual: Any, expected: Any) -> tuple[date, date] | None:
     """Make both sides comparable: calendar days in Rome if either is a plain date,
     else aware datetimes (naive ones are Rome time). Text in ISO form is read as a date."""
-    pair = []
+    pair: list[date] = []
     for value in (actual, expected):
         if isinstance(value, str):
             try:
@@ -338,31 +338,47 @@ def _same(actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
+def _number(value: Any) -> float | None:
+    """``value`` as a number to compare, or None: true and false are not 1 and 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
 def _test(op: str, actual: Any, expected: Any) -> bool:
-    if op == "exists":
-        return (actual is not Missing and actual is not None) == expected
+    """One test. ``expected`` is a checked literal (``_check_operand``) or, for a
+    ``{ref: ..}``, whatever the other field holds: a value of the wrong kind there fails
+    the test like a missing one."""
+    if op == "exists":  # ``expected`` is true or false
+        present = actual is not Missing and actual is not None
+        return present == bool(expected)
     if actual is Missing or actual is None:
         return op == "eq" and expected is None
     if op == "eq":
         return _same(actual, expected)
     if op == "ne":
         return not _same(actual, expected)
-    if op == "in":
-        return any(_same(actual, e) for e in expected)
-    if op == "not_in":
-        return not any(_same(actual, e) for e in expected)
-    if op == "contains":
-        return isinstance(actual, list | tuple | str | set | frozenset) and expected in actual
-    if op in _NUM_OPS:
-        if isinstance(actual, bool) or not isinstance(actual, int | float):
+    if op in ("in", "not_in"):
+        if not isinstance(expected, list | tuple | set | frozenset):
             return False
-        return {"gt": actual > expected, "gte": actual >= expected,
-                "lt": actual < expected, "lte": actual <= expected}[op]
+        found = any(_same(actual, e) for e in expected)
+        return found if op == "in" else not found
+    if op == "contains":
+        if isinstance(actual, str):
+            return isinstance(expected, str) and expected in actual
+        return isinstance(actual, list | tuple | set | frozenset) and any(
+            _same(item, expected) for item in actual)
+    if op in _NUM_OPS:
+        a, e = _number(actual), _number(expected)
+        if a is None or e is None:
+            return False
+        return {"gt": a > e, "gte": a >= e, "lt": a < e, "lte": a <= e}[op]
     pair = _as_dates(actual, expected)
     if pair is None:
         return False
-    a, e = pair
-    return {"before": a < e, "after": a > e, "on_or_before": a <= e, "on_or_after": a >= e}[op]
+    d, when = pair
+    return {"before": d < when, "after": d > when,
+            "on_or_before": d <= when, "on_or_after": d >= when}[op]
 
 
 def _leaf_text(leaf: Leaf) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from broker.errors import AccessDenied, PolicyError
 from broker.model import Abilitazione, Decision, Privilege, RuleTrace
-from broker.policy.conditions import Missing, Outcome, evaluate, holds, partial
+from broker.policy.conditions import Missing, Outcome, Resolver, evaluate, holds, partial
 from broker.policy.grants import apply_grants
 from broker.policy.inputs import PolicyInput, level_of
 from broker.policy.loader import CompiledRequirement, CompiledRule, load_policy
@@ -56,7 +56,7 @@ class Evaluation:
     decision: Decision
 
 
-def resolver(inp: PolicyInput) -> Any:
+def resolver(inp: PolicyInput) -> Resolver:
     """The function that gives a condition field's value for this input (``Missing`` if none)."""
     event, identity, client = inp.event, inp.identity, inp.client
     top = {
@@ -97,7 +97,7 @@ def _dig(data: Any, dotted: str) -> Any:
     return Missing if data is None else data
 
 
-def _outcome(rule: CompiledRule, get: Any) -> Outcome:
+def _outcome(rule: CompiledRule, get: Resolver) -> Outcome:
     """The rule's condition (and a grant/refuse rule's item list) with its reasons."""
     outcome = evaluate(rule.when, get)
     spec = rule.grant or rule.refuse
@@ -108,7 +108,7 @@ def _outcome(rule: CompiledRule, get: Any) -> Outcome:
     return outcome
 
 
-def _fires(rule: CompiledRule, get: Any) -> bool:
+def _fires(rule: CompiledRule, get: Resolver) -> bool:
     """``_outcome(rule, get).ok`` without building the reasons."""
     spec = rule.grant or rule.refuse
     return holds(rule.when, get) and (spec is None or spec.items is None
@@ -166,7 +166,7 @@ class PolicyEngine:
                    if _fires(rule, get)]
         return self._combine(inp, results, get).decision
 
-    def _combine(self, inp: PolicyInput, results: list[RuleResult], get: Any) -> Evaluation:
+    def _combine(self, inp: PolicyInput, results: list[RuleResult], get: Resolver) -> Evaluation:
         granted = None
         allows = [r.rule for r in results if r.fired and r.rule.allow is not None]
         denies = [r.rule for r in results if r.fired and r.rule.deny is not None]

@@ -21,6 +21,7 @@ from broker.directory.model import SERVICES, exclusive_conflicts
 from broker.model import Abilitazione, Privilege, RuleTrace
 from broker.policy.conditions import Missing, Outcome, Ref, Resolver, item_resolver, show
 from broker.policy.loader import CompiledGrant, CompiledRule
+from broker.policy.schema import AbilitazioneKind, Refuse
 
 EXCLUSIVE_RULE = "exclusive-pairs"
 EXCLUSIVE_SOURCE = "broker/directory/model.py:EXCLUSIVE_PAIRS"
@@ -36,7 +37,7 @@ class GrantOutcome:
     extra: list[RuleTrace] = field(default_factory=list)
 
 
-def matched_items(spec: CompiledGrant, outcome: Outcome, get: Resolver) -> list[Any]:
+def matched_items(spec: CompiledGrant[Refuse], outcome: Outcome, get: Resolver) -> list[Any]:
     """The items of ``for_each`` whose ``where`` held ([None]: the rule has no list)."""
     if spec.items is None:
         return [None]
@@ -47,7 +48,8 @@ def matched_items(spec: CompiledGrant, outcome: Outcome, get: Resolver) -> list[
     return [item for item, child in zip(items, some.children, strict=False) if child.ok]
 
 
-def _build(spec: CompiledGrant, res: Resolver) -> tuple[dict[str, str], tuple[str, ...], str]:
+def _build(spec: CompiledGrant[Refuse],
+           res: Resolver) -> tuple[dict[str, str], tuple[str, ...], str]:
     """The scope and services for one item; a non-empty third value says what was missing."""
     scope: dict[str, str] = {}
     for key, value in spec.scope:
@@ -79,13 +81,13 @@ def _label(kind: str, scope: dict[str, str], services: tuple[str, ...] = ()) -> 
 def apply_grants(results: list[tuple[CompiledRule, Outcome]], get: Resolver,
                  privilege: Privilege | None) -> GrantOutcome:
     out = GrantOutcome()
-    merged: dict[tuple[str, tuple[tuple[str, str], ...]], set[str]] = {}
+    merged: dict[tuple[AbilitazioneKind, tuple[tuple[str, str], ...]], set[str]] = {}
     for rule, outcome in results:
         spec = rule.grant
         if spec is None or not outcome.ok:
             continue
         notes = out.notes.setdefault(rule.id, [])
-        need = spec.spec.requires_privilege  # type: ignore[union-attr]
+        need = spec.spec.requires_privilege
         for item in matched_items(spec, outcome, get):
             res = item_resolver(get, item) if item is not None else get
             scope, services, missing = _build(spec, res)
@@ -105,37 +107,37 @@ def apply_grants(results: list[tuple[CompiledRule, Outcome]], get: Resolver,
             merged.setdefault(key, set()).update(services)
             out.granted_by.add(rule.id)
     for rule, outcome in results:
-        spec = rule.refuse
-        if spec is None or not outcome.ok:
+        refusal = rule.refuse
+        if refusal is None or not outcome.ok:
             continue
         notes = out.notes.setdefault(rule.id, [])
-        for item in matched_items(spec, outcome, get):
+        for item in matched_items(refusal, outcome, get):
             res = item_resolver(get, item) if item is not None else get
-            scope, _, missing = _build(spec, res)
+            scope, _, missing = _build(refusal, res)
             if missing:
                 notes.append(f"refuses nothing: {missing}")
                 continue
-            gone = [k for k in merged if k[0] == spec.spec.kind
+            gone = [k for k in merged if k[0] == refusal.spec.kind
                     and set(scope.items()) <= set(k[1])]
-            for key in gone:
-                del merged[key]
-            label = _label(spec.spec.kind, scope)
+            for old in gone:
+                del merged[old]
+            label = _label(refusal.spec.kind, scope)
             notes.append(f"refuses {label}" if gone else f"refuses {label}: none was granted")
             out.granted_by.add(rule.id)
     final = []
-    for (kind, scope_items), services in merged.items():
+    for (kind, scope_items), granted in merged.items():
         scope = dict(scope_items)
-        for a, b in exclusive_conflicts(services):
-            services -= {a, b}
+        for a, b in exclusive_conflicts(granted):
+            granted -= {a, b}
             out.extra.append(RuleTrace(
                 rule=EXCLUSIVE_RULE, source=EXCLUSIVE_SOURCE, fired=True, effect="refuse",
                 why=f"{a} and {b} exclude each other: neither is granted for "
                     f"{_label(kind, scope)}"))
-        if kind == "municipal_operator" and not services:
+        if kind == "municipal_operator" and not granted:
             out.extra.append(RuleTrace(
                 rule=EXCLUSIVE_RULE, source=EXCLUSIVE_SOURCE, fired=True, effect="refuse",
                 why=f"{_label(kind, scope)} has no service left: not granted"))
             continue
-        final.append(Abilitazione(kind=kind, scope=scope, services=tuple(sorted(services))))
+        final.append(Abilitazione(kind=kind, scope=scope, services=tuple(sorted(granted))))
     out.abilitazioni = tuple(sorted(final, key=lambda a: (a.kind, sorted(a.scope.items()))))
     return out

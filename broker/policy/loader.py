@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,12 +25,16 @@ from broker.policy.schema import (
 )
 from broker.yamlfile import YamlDoc, YamlProblem, load
 
+# What a compiled grant applies: a Grant, or a Refuse (a Grant is a Refuse with services).
+S = TypeVar("S", bound=Refuse, covariant=True)
+SpecT = TypeVar("SpecT", bound=Refuse)
+
 
 @dataclass(frozen=True)
-class CompiledGrant:
+class CompiledGrant(Generic[S]):
     """A ``grant`` or ``refuse`` ready to apply: items to match, scope and services to build."""
 
-    spec: Grant | Refuse
+    spec: S
     items: Some | None  # None: one abilitazione when ``when`` holds
     scope: tuple[tuple[str, str | Ref], ...]
     services: tuple[str, ...] | Ref
@@ -46,8 +50,8 @@ class CompiledRule:
     when: Cond
     allow: Allow | None
     deny: Deny | None
-    grant: CompiledGrant | None = None
-    refuse: CompiledGrant | None = None
+    grant: CompiledGrant[Grant] | None = None
+    refuse: CompiledGrant[Refuse] | None = None
 
     @property
     def effect(self) -> str:
@@ -133,8 +137,8 @@ def compile_requirements(doc: YamlDoc, problems: list[str]) -> list[CompiledRequ
     return out
 
 
-def _compile_grant(doc: YamlDoc, path: tuple[str | int, ...], spec: Grant | Refuse,
-                   raw: dict[str, Any], problems: list[str]) -> CompiledGrant | None:
+def _compile_grant(doc: YamlDoc, path: tuple[str | int, ...], spec: SpecT,
+                   raw: dict[str, Any], problems: list[str]) -> CompiledGrant[SpecT] | None:
     before = len(problems)
     items = None
     if spec.for_each is not None:
@@ -160,7 +164,7 @@ def _compile_grant(doc: YamlDoc, path: tuple[str | int, ...], spec: Grant | Refu
         else:
             problems.append(doc.problem(where_, "a scope value is text or {ref: <field>}"))
     services: tuple[str, ...] | Ref = ()
-    raw_services = getattr(spec, "services", [])
+    raw_services = spec.services if isinstance(spec, Grant) else []
     if isinstance(raw_services, dict):
         why = check_field(raw_services["ref"], in_item)
         if why:
@@ -212,18 +216,17 @@ def compile_file(doc: YamlDoc, problems: list[str]) -> list[CompiledRule]:
                 compile_when(doc, (*path, "when"), raw["when"], problems)
             continue
         cond = compile_when(doc, (*path, "when"), rule.when, problems)
-        grant = refuse = None
-        for effect in ("grant", "refuse"):
-            spec = getattr(rule, effect)
-            if spec is None:
-                continue
-            compiled = _compile_grant(doc, (*path, effect), spec, raw[effect], problems)
-            if compiled is None:
+        grant: CompiledGrant[Grant] | None = None
+        refuse: CompiledGrant[Refuse] | None = None
+        if rule.grant is not None:
+            grant = _compile_grant(doc, (*path, "grant"), rule.grant, raw["grant"], problems)
+            if grant is None:
                 cond = None
-            elif effect == "grant":
-                grant = compiled
-            else:
-                refuse = compiled
+        if rule.refuse is not None:
+            refuse = _compile_grant(doc, (*path, "refuse"), rule.refuse, raw["refuse"],
+                                    problems)
+            if refuse is None:
+                cond = None
         if cond is None:
             continue
         out.append(CompiledRule(rule.id, rule.description, doc.where((*path, "id")), cond,

@@ -63,12 +63,16 @@ class TestInput(_Strict):
     facts: dict[str, Any] = Field(default_factory=dict)
 
 
+# An abilitazione as the tests compare it: kind, sorted scope items, sorted services.
+AbilitazioneKey = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]]
+
+
 class ExpectedAbilitazione(_Strict):
     kind: str
     scope: dict[str, str] = Field(default_factory=dict)
     services: list[str] = Field(default_factory=list)
 
-    def key(self) -> tuple:
+    def key(self) -> AbilitazioneKey:
         return (self.kind, tuple(sorted(self.scope.items())), tuple(sorted(self.services)))
 
 
@@ -167,8 +171,8 @@ def _load_file(doc: YamlDoc, problems: list[str], rule_ids: set[str] | None) -> 
             problems.extend(doc.pydantic_problems(exc, prefix=path, data=raw))
             continue
         bad = False
-        for key in ("fired", "not_fired"):
-            for j, rule in enumerate(getattr(test.expect, key)):
+        for key, names in (("fired", test.expect.fired), ("not_fired", test.expect.not_fired)):
+            for j, rule in enumerate(names):
                 synthetic = rule == "exclusive-pairs" or rule.startswith("requirement:")
                 if rule_ids is not None and rule not in rule_ids and not synthetic:
                     problems.append(doc.problem((*path, "expect", key, j),
@@ -212,8 +216,9 @@ def check(test: PolicyTest, engine: PolicyEngine, inp: PolicyInput) -> list[str]
         if want.message_contains.lower() not in text.lower():
             failures.append(f"message: want it to contain {want.message_contains!r}")
     if want.abilitazioni is not None:
-        got = sorted((a.kind, tuple(sorted(a.scope.items())), tuple(sorted(a.services)))
-                     for a in decision.abilitazioni)
+        got: list[AbilitazioneKey] = sorted(
+            (a.kind, tuple(sorted(a.scope.items())), tuple(sorted(a.services)))
+            for a in decision.abilitazioni)
         expected = sorted(a.key() for a in want.abilitazioni)
         if got != expected:
             failures.append(f"abilitazioni: want {expected}, got {got}")

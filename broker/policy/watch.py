@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from broker.policy.engine import PolicyHolder
 
@@ -33,10 +32,16 @@ def folder_signature(directory: Path) -> Signature:
     return tuple(out)
 
 
+class AuditRecord(Protocol):
+    """Where reloads are written: ``AuditLog.record``."""
+
+    def __call__(self, kind: str, **fields: Any) -> None: ...
+
+
 class PolicyWatcher:
     """Reloads ``holder`` when its folder changes; ``audit(kind, **fields)`` records it."""
 
-    def __init__(self, holder: PolicyHolder, audit: Callable[..., Any],
+    def __init__(self, holder: PolicyHolder, audit: AuditRecord,
                  interval: float = 1.0):
         self.holder = holder
         self.audit = audit
