@@ -10,7 +10,7 @@ so ``explain`` can show *why* an expired delega gave nothing.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -20,7 +20,7 @@ from broker.model import Frozen
 IntermediaryKind = Literal[
     "avvocato", "commercialista", "consulente_lavoro", "patronato",
     "associazione_categoria", "azienda_titolare", "dipendente_delegato"]
-INTERMEDIARY_KINDS: tuple[str, ...] = IntermediaryKind.__args__  # type: ignore[attr-defined]
+INTERMEDIARY_KINDS: tuple[str, ...] = get_args(IntermediaryKind)
 
 # The forms a delega arrives on (DOMAIN.md 000/003): SC64 lawyers by PEC, SC65 companies
 # and employers, SC62 employees delegated by a company; PEC census and conventions for the rest.

@@ -35,7 +35,7 @@ its registration (privilege, an abilitazione of some kind and services).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -77,7 +77,7 @@ class Deny(_Strict):
 
 
 AbilitazioneKind = Literal["intermediary", "municipal_operator", "delegate"]
-ABILITAZIONE_KINDS: tuple[str, ...] = AbilitazioneKind.__args__  # type: ignore[attr-defined]
+ABILITAZIONE_KINDS: tuple[str, ...] = get_args(AbilitazioneKind)
 
 
 def _known_services(value: list[str]) -> list[str]:
