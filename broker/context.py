@@ -1,28 +1,26 @@
-"""Everything a running broker shares, built once by the app factory and passed around.
+"""The broker's shared infrastructure, built once by the app factory and handed around.
 
-Keys, policies and mappings are parsed once here at start, never per request.
+Stores, clock, sessions, audit trail, page renderer, policy and mappings: what every
+component uses and none owns. Components get this plus the components they depend on,
+built before them (``broker.app``); none is looked up through it later.
+Keys, policies and mappings are parsed once at start, never per request.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from broker.audit import AuditLog
 from broker.clock import Clock
 from broker.config import Settings
 from broker.http.pages import Renderer
 from broker.login.session import SessionManager
+from broker.mapping import MappingSet
+from broker.policy import PolicyHolder
 from broker.store.base import Database, EphemeralStore
 
-if TYPE_CHECKING:
-    from broker.login.interaction import AuthorizationFront, LoginStarter
-    from broker.mapping import MappingSet
-    from broker.policy import PolicyHolder
-    from providers.base import Provider
 
-
-@dataclass
+@dataclass(frozen=True)
 class BrokerContext:
     settings: Settings
     issuer: str
@@ -35,6 +33,3 @@ class BrokerContext:
     secret_key: bytes
     policy: PolicyHolder
     mappings: MappingSet
-    providers: dict[str, Provider] = field(default_factory=dict)
-    login: LoginStarter = field(init=False)
-    front: AuthorizationFront = field(init=False)

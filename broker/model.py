@@ -33,26 +33,63 @@ class Privilege(StrEnum):
         return required is None or self.rank >= required.rank
 
 
-# Authentication context class references. SPID's own URIs for SPID/CIE levels;
-# the PIN and CNS get Varco URIs, ranked by the assurance table of DOMAIN.md.
-ACR_PIN = "urn:varco:acr:pin"
-ACR_SPID_L1 = "https://www.spid.gov.it/SpidL1"
-ACR_SPID_L2 = "https://www.spid.gov.it/SpidL2"
-ACR_SPID_L3 = "https://www.spid.gov.it/SpidL3"
-ACR_CNS = "urn:varco:acr:cns"
+# Authentication context class references (acr). The core knows no provider's values:
+# each provider type declares its own (``providers.types.ProviderType.acr_levels``), ranked
+# on the eIDAS scale of assurance, and they are registered here when the types load.
+RANK_LOW = 1  # a login of low assurance (the PIN, SPID level 1)
+RANK_SUBSTANTIAL = 2  # substantial (SPID level 2): what ``dispositivo`` needs
+RANK_HIGH = 3  # high (CIE, CNS, SPID level 3)
 
-ACR_RANK: dict[str, int] = {
-    ACR_PIN: 1,
-    ACR_SPID_L1: 1,
-    ACR_SPID_L2: 2,
-    ACR_CNS: 3,
-    ACR_SPID_L3: 3,
-}
+
+class AcrLevel(Frozen):
+    """One acr value a provider type asserts, ranked for step-up and the claims request.
+
+    ``level`` is the number a profile calls it by (SPID ``SpidL2`` is 2), which policies
+    test as ``level``; ``aliases`` are the short names admins may type (``L2``, ``2``).
+    """
+
+    uri: str
+    rank: int = Field(ge=RANK_LOW, le=RANK_HIGH)
+    level: int | None = None
+    aliases: tuple[str, ...] = ()
+
+
+ACR_LEVELS: dict[str, AcrLevel] = {}  # every registered acr value, by URI
+
+
+def register_acr_levels(levels: tuple[AcrLevel, ...] | list[AcrLevel]) -> None:
+    """Add a provider type's acr values; the same URI declared twice must agree."""
+    for level in levels:
+        known = ACR_LEVELS.get(level.uri)
+        if known is not None and (known.rank, known.level) != (level.rank, level.level):
+            raise ValueError(f"acr {level.uri} declared with two ranks or levels")
+        if known is None or len(level.aliases) > len(known.aliases):
+            ACR_LEVELS[level.uri] = level
+
+
+def _levels() -> dict[str, AcrLevel]:
+    if not ACR_LEVELS:  # the provider types declare them: load the types once
+        from providers.types import provider_types
+
+        provider_types()
+    return ACR_LEVELS
 
 
 def acr_rank(acr: str | None) -> int:
     """Rank of an acr value; unknown values rank 0 so they never satisfy anything."""
-    return ACR_RANK.get(acr or "", 0)
+    found = _levels().get(acr or "")
+    return found.rank if found is not None else 0
+
+
+def acr_level(acr: str | None) -> int | None:
+    """The profile's level number of an acr (SPID/CIE 1-3), None when it has none."""
+    found = _levels().get(acr or "")
+    return found.level if found is not None else None
+
+
+def known_acrs() -> list[str]:
+    """Every registered acr value, lowest rank first (discovery, policy validation)."""
+    return sorted(_levels(), key=lambda uri: (ACR_LEVELS[uri].rank, uri))
 
 
 class AuthRequest(Frozen):
@@ -89,6 +126,19 @@ class AuthRequest(Frozen):
     params: dict[str, str] = Field(default_factory=dict)
 
 
+class SingleUse(Frozen):
+    """A value that may serve one login only (a SAML assertion ID, an answered request).
+
+    A provider hands these to the hub with the event; the hub marks them spent in the
+    same commit as the login, so a replay is refused and a crash before the commit
+    leaves the value usable for the retry.
+    """
+
+    ns: str
+    key: str
+    ttl: int
+
+
 class AuthEvent(Frozen):
     """One successful authentication at one provider, as the provider saw it.
 
@@ -105,6 +155,8 @@ class AuthEvent(Frozen):
     idp: str | None = None
     # Opaque provider data needed later (e.g. SAML NameID and SessionIndex for logout).
     provider_state: dict[str, str] = Field(default_factory=dict)
+    # Spent by the hub when the login commits; not kept in the session.
+    single_use: tuple[SingleUse, ...] = Field(default=(), exclude=True)
 
 
 class Identity(Frozen):

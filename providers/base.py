@@ -1,29 +1,46 @@
-"""The Provider contract: what every login method implements, and the registry of types.
+"""The provider contract: what a login method implements, and what the login hub offers it.
 
-A provider knows nothing of OIDC. It receives an ``AuthRequest`` (what the RP asked
-for, already validated), talks to its credential source (PIN store, SAML IdP, TLS
-certificate), and hands one ``AuthEvent`` back to the broker through the ``LoginHub``.
-The hub does everything after that: mapping, policy, session, returning to the RP.
+A provider knows nothing of OIDC. It receives the pending ``AuthRequest`` (what the RP
+asked for, already validated) in a ``LoginStep``, talks to its credential source (PIN
+store, SAML IdP, TLS certificate) and *returns* what came of it, like Dex's connectors:
 
-Adding a provider touches only ``providers/`` (a module and one ``register`` call
-here) plus one mapping file.
+- an ``AuthEvent``: someone authenticated; the hub maps, decides, spends the event's
+  single-use marks and the session in one commit, and takes the login on;
+- a ``Refusal``: an expected "no" (a rejected SAML response, a revoked card, the
+  citizen cancelled at the IdP), shown as a readable page; never an exception;
+- a ``Response``: a page of the provider's own that continues the login (the PIN form
+  again with its error, the choice of a new PIN, the redirect to an IdP).
+
+The hub owns the HTTP side of every login step (``StepRoute``, ``CallbackRoute``): it
+reads the form, checks CSRF and that the login belongs to this browser, makes the one
+thread hop, and handles a cross-site return (a SAML POST without our cookies). So a
+provider never opens a transaction, writes a replay mark, parks a POST or looks up a
+sibling component. Every method below that a hub calls runs in a worker thread: it may
+block on the stores, the network or a hash.
+
+Capabilities are small optional protocols a provider class implements as it needs:
+``Steps`` (form logins), ``Callbacks`` (redirect and POST returns), ``Choices``
+(sub-choices such as SPID IdPs), ``LeavesOnStart``, ``LogoutCapable``, ``HasButton``,
+``HasAdminRoutes``, ``HasDemo``, ``HasBackgroundJobs``. ``supports`` tests them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from broker.errors import BrokerError, Text
-from broker.http.fastlane import HotRoute
-from broker.model import AuthEvent, AuthRequest, BrokerSession, ReturnBinding
+from broker.model import AuthEvent, AuthRequest, BrokerSession
 
 if TYPE_CHECKING:
+    from broker.audit import AuditLog
     from broker.clock import Clock
+    from broker.policy import PolicyHolder
     from broker.store.base import Database, EphemeralStore
 
 
@@ -35,194 +52,237 @@ class ProviderConfig(BaseModel):
     enabled: bool = True
 
 
-class LoginHub(Protocol):
-    """What the broker offers a provider during a login. Implemented by ``broker.login.hub``."""
+# --- what a provider returns ------------------------------------------------------------
+@dataclass(frozen=True)
+class Refusal:
+    """An expected "no": ``error`` says why to the citizen (its page) and to the log.
 
-    def pending(self, request: Request, tx_id: str) -> AuthRequest:
-        """The login in progress for this browser; raises ``LoginExpired`` if none."""
+    ``cancelled``: the citizen gave up at the credential source; the RP gets
+    ``access_denied`` instead of a page.
+    """
 
-    async def complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
-        """The provider authenticated someone: map, decide, start the session, go on."""
+    error: BrokerError
+    cancelled: bool = False
 
-    def complete_here(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
-        """``complete`` from a worker thread (store and directory calls block)."""
 
-    def decide(self, request: Request, tx_id: str, event: AuthEvent) -> Any:
-        """``complete_here``'s first half, reads only: the judged login, or the error page
-        (a ``Response``). For a provider that writes with the login (a replay mark)."""
+Outcome = AuthEvent | Refusal
+StepResult = AuthEvent | Refusal | Response
 
-    def commit(self, request: Request, decided: Any) -> Response:
-        """``complete_here``'s second half, the writes: call it inside ``Database.batch``."""
 
-    def fail(self, request: Request, error: BrokerError, tx_id: str | None = None) -> Response:
-        """Render our own readable error page (4xx/5xx) and log the detail with its error id."""
+@dataclass(frozen=True)
+class LoginStep:
+    """One request of a login in progress, as the hub hands it to a provider.
 
-    def cancel(self, request: Request, tx_id: str) -> Response:
-        """The citizen gave up (or the IdP says so): back to the RP with ``access_denied``."""
+    ``auth`` is the pending login, already proved to be this browser's; ``form`` the
+    posted fields (the query for a GET), a repeated field keeping its last value.
+    """
 
-    def render(self, request: Request, template: str, context: dict[str, Any],
-               status: int = 200) -> Response:
-        """Render a page in the common layout, with language, CSRF token and accessibility."""
+    request: Request
+    auth: AuthRequest
+    form: Mapping[str, str]
+
+    @property
+    def tx(self) -> str:
+        return self.auth.tx_id
+
+
+@dataclass(frozen=True)
+class Returned:
+    """What a provider made of a return from its credential source.
+
+    ``tx`` names the login it answers (from the provider's own record of what it sent);
+    None when it cannot be told, and then ``outcome`` is a ``Refusal``.
+    """
+
+    tx: str | None
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class StepRoute:
+    """A login step served at ``/{provider}{path}``: the hub loads the login named by the
+    ``tx`` field, checks CSRF on a POST, then calls ``handler`` in a worker thread."""
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Callable[[LoginStep], StepResult]
+    hot: bool = False  # on every login of its kind: on the app's fast lane
+
+
+@dataclass(frozen=True)
+class CallbackRoute:
+    """A return from the credential source at ``/{provider}{path}``.
+
+    ``handler(request, fields)`` runs in a worker thread and says which login it answers.
+    ``cross_site``: it arrives as a POST from another site, which carries none of our
+    SameSite=Lax cookies; the hub then recognises the browser by a return cookie it set
+    when the provider started, or re-enters the POST as a GET of ours.
+    """
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Callable[[Request, Mapping[str, str]], Returned]
+    cross_site: bool = False
+    hot: bool = False
+
+
+# --- what the hub offers a provider's own pages -----------------------------------------
+class Pages(Protocol):
+    """Rendering and browser binding for a provider's own pages (no I/O: loop-safe)."""
+
+    def page(self, request: Request, template: str, context: dict[str, Any],
+             status: int = 200) -> Response:
+        """Render ``template`` in the common layout (language, CSRF token, accessibility)."""
 
     def verify_csrf(self, request: Request, token: str | None) -> None:
         """Raise ``CsrfError`` unless ``token`` is this browser's CSRF token."""
 
-    def session(self, request: Request) -> BrokerSession | None:
-        """This browser's broker session, if any (e.g. the telephone-PIN page needs one)."""
+    def language(self, request: Request) -> str:
+        """``it`` or ``en`` for this request."""
 
-    def end_session(self, request: Request, response: Response) -> None:
-        """The citizen logged out at the provider: end the session for every RP."""
 
-    def return_binding(self, request: Request, auth: AuthRequest) -> ReturnBinding:
-        """Keep this with a request sent to another site whose answer is a POST back."""
+class Sessions(Protocol):
+    """The browser's broker session, for provider pages that need it (worker thread)."""
 
-    def expect_cross_site_return(self, request: Request, response: Response, path: str,
-                                 ttl: int) -> None:
-        """Set the cookie that lets the POST back to ``path`` name this browser."""
+    def current(self, request: Request) -> BrokerSession | None:
+        """This browser's session, if any (the telephone PIN page needs a strong login)."""
 
-    def cross_site_claim(self, request: Request) -> str | None:
-        """A POST without our SameSite=Lax cookies: the browser the return cookie names."""
+    def end(self, request: Request, response: Response, *, reason: str) -> None:
+        """End this browser's session for every RP (the citizen logged out at the IdP)."""
 
-    def adopt(self, request: Request, claim: str, binding: ReturnBinding) -> None:
-        """Go on as the browser in ``binding`` if ``claim`` is it; else ``LoginExpired``."""
 
-    def park_cross_site_post(self, request: Request, fields: dict[str, str]) -> Response | None:
-        """A POST from another site lacks our SameSite cookies: re-enter as a GET."""
+class AdminGuard(Protocol):
+    """Client authentication for a provider's back-office API (``HasAdminRoutes``)."""
 
-    def unpark(self, key: str) -> dict[str, str] | None:
-        """The fields parked by ``park_cross_site_post``, once."""
+    def require(self, scope: str) -> Callable[..., Awaitable[Any]]:
+        """A FastAPI dependency returning the authenticated admin client (``AdminCaller``)
+        that holds ``scope``; 401/403 otherwise."""
 
 
 @dataclass(frozen=True)
 class ProviderServices:
-    """What a provider factory may use. The hub is late-bound because routes are built first."""
+    """What a provider factory may use, built before any provider."""
 
     clock: Clock
     db: Database
     ephemeral: EphemeralStore
-    hub: Callable[[], LoginHub]
-    base_url: Callable[[], str]
-    data_dir: Any  # pathlib.Path
-    config_dir: Any  # pathlib.Path
-    audit: Any  # broker.audit.AuditLog: the one hash-chained trail (also counted in /metrics)
+    audit: AuditLog
+    pages: Pages
+    sessions: Sessions
+    policy: PolicyHolder  # the live policy (a provider's own pages may ask it)
+    admin: AdminGuard
+    base_url: str
+    data_dir: Path
+    config_dir: Path
 
 
-_SUPPORTS: dict[tuple[type, type], bool] = {}
-
-
-def supports(provider: object, capability: type) -> bool:
-    """``isinstance(provider, capability)`` for the optional protocols below, remembered
-    per provider class: a runtime protocol check lists and looks up the protocol's
-    members on every call (~15 us), and the login path asks on every login. Providers
-    get their capabilities from their class's methods, so the class decides."""
-    key = (type(provider), capability)
-    known = _SUPPORTS.get(key)
-    if known is None:
-        known = _SUPPORTS[key] = isinstance(provider, capability)
-    return known
-
-
+# --- the provider and its capabilities --------------------------------------------------
 @runtime_checkable
 class Provider(Protocol):
-    """A login method.
-
-    ``name`` is the value of ``amr``-like provider ids (``pin``, ``spid``, ``cie``, ``cns``)
-    used by ``idp_hint``, mapping files and policies. ``start`` answers the browser that
-    chose this provider (a form, a redirect to an IdP, a TLS challenge). Provider routes
-    (form posts, ACS, metadata) live on ``router``, mounted under ``/{name}``; they end
-    by calling ``hub.complete(...)`` with the ``AuthEvent``.
-    """
+    """A login method. ``name`` is its type's name; routes live under ``/{name}``."""
 
     name: str
     label: Text
 
     @property
-    def router(self) -> APIRouter: ...
+    def router(self) -> APIRouter:
+        """The provider's own routes (metadata, citizen pages), mounted under ``/{name}``."""
 
-    async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
-        """Begin a login for ``auth``; ``hint`` is what followed ``name:`` in ``idp_hint``."""
+    def start(self, step: LoginStep, hint: str | None) -> Response:
+        """Begin a login (a form, a redirect to an IdP, a card challenge); ``hint`` is what
+        followed ``name:`` in ``idp_hint``, already checked against ``Choices``."""
+
+
+@runtime_checkable
+class Steps(Protocol):
+    """Optional: login steps served by the hub for this provider (a form login)."""
+
+    def steps(self) -> Sequence[StepRoute]: ...
+
+
+@runtime_checkable
+class Callbacks(Protocol):
+    """Optional: returns from the credential source (SAML ACS, card endpoint, wallet)."""
+
+    def callbacks(self) -> Sequence[CallbackRoute]: ...
+
+
+@runtime_checkable
+class Choices(Protocol):
+    """Optional: sub-choices the login page lists under this provider (SPID IdPs)."""
 
     def choices(self) -> list[dict[str, str]]:
-        """Sub-choices the login page lists under this provider (SPID IdPs); may be empty."""
-
-
-@runtime_checkable
-class ChoiceLookup(Protocol):
-    """Optional for a provider with ``choices``: check one without building the list.
-
-    The hub checks an ``idp_hint`` sub-choice (``spid:<entityID>``) on every hinted
-    ``/authorize``; ``has_choice(h)`` must equal ``h in {c["id"] for c in choices()}``.
-    """
+        """``{"id", "label"}`` for each sub-choice (``idp_hint=name:<id>``)."""
 
     def has_choice(self, choice_id: str) -> bool:
-        """Whether ``choice_id`` is one of ``choices()`` now."""
-
-
-@runtime_checkable
-class HasHotRoutes(Protocol):
-    """Optional: endpoints every login crosses (a SAML ACS), for the app's fast lane.
-
-    Paths are relative to the provider's prefix (``/acs`` is served at ``/spid/acs``),
-    exact, and not in ``router`` as well. See ``broker.http.fastlane``.
-    """
-
-    def hot_routes(self) -> list[HotRoute]:
-        """The provider's hot endpoints, each taking the bare ``Request``."""
+        """``choice_id in {c["id"] for c in choices()}``, without building the list."""
 
 
 @runtime_checkable
 class LeavesOnStart(Protocol):
-    """Optional: a provider whose ``start`` may send the browser straight to another site.
+    """Optional: ``start`` with this hint goes straight to another site (a SAML IdP), never
+    a page of ours, so the hub may start it from ``/authorize`` itself (one redirect
+    less). Providers that show a page first (PIN form, IdP list) answer false."""
 
-    When ``leaves_on_start(hint)`` is true, ``start`` answers with a redirect or an
-    auto-submitting form to the credential source (a SAML IdP), never a page of ours, so
-    the hub starts it from ``/authorize`` itself: one redirect less. Providers that show
-    a page (PIN form, IdP list) must answer false, so that page keeps its own URL.
-    """
-
-    def leaves_on_start(self, hint: str | None) -> bool:
-        """Whether ``start`` with this (already checked) hint goes off-site at once."""
-
-    def start_here(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
-        """``start`` from a worker thread (``/authorize`` is already in one)."""
+    def leaves_on_start(self, hint: str | None) -> bool: ...
 
 
 @runtime_checkable
 class LogoutCapable(Protocol):
-    """A provider that must be told when the broker session ends (SAML SLO)."""
+    """Optional: must be told when the broker session ends (SAML single logout)."""
 
-    async def logout(self, request: Request, event: AuthEvent, return_to: str) -> Response | None:
+    async def logout(self, request: Request, event: AuthEvent, return_to: str
+                     ) -> Response | None:
         """Start provider logout; None when nothing needs doing."""
 
 
-@dataclass(frozen=True)
-class ProviderType:
-    """A registry entry: the typed config class and the factory that builds the provider."""
+@runtime_checkable
+class HasButton(Protocol):
+    """Optional: the chooser draws this provider with its own template (brand rules)."""
 
-    config: type[ProviderConfig]
-    factory: Callable[[Any, ProviderServices], Provider]
-
-
-_REGISTRY: dict[str, ProviderType] = {}
+    chooser_partial: str
 
 
-def register(name: str, config: type[ProviderConfig],
-             factory: Callable[[Any, ProviderServices], Provider]) -> None:
-    _REGISTRY[name] = ProviderType(config, factory)
+@runtime_checkable
+class HasAdminRoutes(Protocol):
+    """Optional: a back-office JSON API, mounted at the app's root (``/admin/<name>``)."""
+
+    def admin_router(self) -> APIRouter: ...
 
 
-def provider_types() -> dict[str, ProviderType]:
-    """The registered provider types, importing the built-in ones on first use."""
-    _load_builtin()
-    return dict(_REGISTRY)
+@runtime_checkable
+class HasDemo(Protocol):
+    """Optional: demo parts served by the broker itself (a test IdP): (prefix, router)."""
+
+    def demo_routes(self) -> list[tuple[str, APIRouter]]: ...
 
 
-def _load_builtin() -> None:
-    import importlib
+class BackgroundJob(Protocol):
+    def start(self) -> None: ...
 
-    for module in ("providers.pin", "providers.spid", "providers.cie", "providers.cns"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # a real import error inside the provider
-                raise
+    def stop(self) -> None: ...
+
+
+@runtime_checkable
+class HasBackgroundJobs(Protocol):
+    """Optional: jobs that run while the app runs (the PIN's notification outbox)."""
+
+    def background_jobs(self) -> list[BackgroundJob]: ...
+
+
+_P = TypeVar("_P")
+_SUPPORTS: dict[tuple[type, type], bool] = {}
+
+
+def supports(provider: object, capability: type[_P]) -> TypeGuard[_P]:
+    """``isinstance(provider, capability)``, remembered per provider class.
+
+    A runtime protocol check lists and looks up the protocol's members on every call
+    (~15 us), and the login path asks on every login; a class's methods decide its
+    capabilities, so the answer is the class's. A ``TypeGuard``, so the type is kept.
+    """
+    key = (type(provider), capability)
+    known = _SUPPORTS.get(key)
+    if known is None:
+        known = _SUPPORTS[key] = isinstance(provider, capability)
+    return known

@@ -19,10 +19,9 @@ from typing import Any
 import httpx
 import uvicorn
 
-from broker.app import create_app
+from broker.app import Broker, create_app
 from broker.clock import FixedClock
 from broker.config import DirectorySettings, Settings, load_settings
-from broker.context import BrokerContext
 from broker.paths import project_dir
 
 
@@ -37,7 +36,7 @@ class RunningBroker:
     """A broker serving on 127.0.0.1: its URL, its context and its movable clock."""
 
     url: str
-    ctx: BrokerContext
+    ctx: Broker  # the built parts (``app.state.broker``)
     clock: FixedClock
     server: uvicorn.Server
     thread: threading.Thread
@@ -78,4 +77,4 @@ def start_broker(settings: Settings, clock: FixedClock | None = None,
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("broker did not start")
         time.sleep(0.02)
-    return RunningBroker(url, app.state.ctx, clock, server, thread)
+    return RunningBroker(url, app.state.broker, clock, server, thread)

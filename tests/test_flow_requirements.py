@@ -8,9 +8,6 @@ import pytest
 
 from broker.login.interaction import Unmet, unmet
 from broker.model import (
-    ACR_PIN,
-    ACR_SPID_L2,
-    ACR_SPID_L3,
     AuthEvent,
     AuthRequest,
     BrokerSession,
@@ -19,6 +16,8 @@ from broker.model import (
     LoginRecord,
     Privilege,
 )
+from providers.pin.acr import ACR_PIN
+from providers.spid.levels import ACR_SPID_L2, ACR_SPID_L3
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

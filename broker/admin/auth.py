@@ -11,14 +11,18 @@ never accepted here, which also rules out CSRF against these endpoints.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from starlette.requests import Request as StarletteRequest
 
 from broker.errors import BrokerError, Text
+from broker.http.forms import BadForm
 from broker.http.threads import in_thread
 from broker.model import Frozen
-from broker.oidc.server import HttpInput
+
+if TYPE_CHECKING:
+    from broker.oidc.core import OidcCore
 
 
 class AdminAuthError(BrokerError):
@@ -42,28 +46,36 @@ class AdminCaller(Frozen):
     scopes: tuple[str, ...]
 
 
-def require_admin(scope: str) -> Callable[[Request], Awaitable[AdminCaller]]:
-    """A FastAPI dependency: ``caller: AdminCaller = Depends(require_admin("admin:pin"))``.
+class AdminAuth:
+    """Client authentication for the admin APIs, against the OIDC client registry."""
 
-    Raises ``AdminAuthError`` (401) for missing or wrong credentials and
-    ``AdminForbidden`` (403) when the client lacks ``scope``.
-    """
+    def __init__(self, core: OidcCore):
+        self.core = core
 
-    async def dependency(request: StarletteRequest) -> AdminCaller:
-        front = request.app.state.ctx.front
-        src = await front._input(request)
-        if not isinstance(src, HttpInput):  # an unreadable form: its OAuth error
-            raise AdminAuthError("admin client auth failed: unreadable form")
-        try:
-            client = await in_thread(front.server.authenticate_client,
-                                     front.server.create_oauth2_request(src),
-                                     ["client_secret_basic", "client_secret_post",
-                                      "private_key_jwt"], "admin")
-        except Exception as exc:  # Authlib raises its OAuth2Error family here
-            raise AdminAuthError(f"admin client auth failed: {type(exc).__name__}") from exc
-        scopes = tuple(client.config.admin_scopes)
-        if scope not in scopes:
-            raise AdminForbidden(f"client {client.client_id} lacks {scope}")
-        return AdminCaller(client_id=client.client_id, scopes=scopes)
+    def require(self, scope: str) -> Callable[[Request], Awaitable[AdminCaller]]:
+        """A FastAPI dependency: ``caller: AdminCaller = Depends(admin.require("admin:pin"))``.
 
-    return dependency
+        Raises ``AdminAuthError`` (401) for missing or wrong credentials and
+        ``AdminForbidden`` (403) when the client lacks ``scope``.
+        """
+        core = self.core
+
+        async def dependency(request: StarletteRequest) -> AdminCaller:
+            try:
+                src = await core.http_input(request)
+            except BadForm as exc:
+                raise AdminAuthError("admin client auth failed: unreadable form") from exc
+            try:
+                client = await in_thread(core.server.authenticate_client,
+                                         core.server.create_oauth2_request(src),
+                                         ["client_secret_basic", "client_secret_post",
+                                          "private_key_jwt"], "admin")
+            except Exception as exc:  # Authlib raises its OAuth2Error family here
+                raise AdminAuthError(
+                    f"admin client auth failed: {type(exc).__name__}") from exc
+            scopes = tuple(client.config.admin_scopes)
+            if scope not in scopes:
+                raise AdminForbidden(f"client {client.client_id} lacks {scope}")
+            return AdminCaller(client_id=client.client_id, scopes=scopes)
+
+        return dependency

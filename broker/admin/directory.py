@@ -25,7 +25,9 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from broker.admin.auth import AdminCaller, require_admin
+from broker.admin.auth import AdminAuth, AdminCaller
+from broker.audit import AuditLog
+from broker.clock import Clock
 from broker.directory.base import Directory
 from broker.directory.model import (
     Comune,
@@ -101,15 +103,16 @@ def _grant_json(g: OperatorGrant | None) -> dict[str, Any] | None:
     return None if g is None else g.model_dump(mode="json")
 
 
-def directory_admin_router(directory: Directory) -> APIRouter:
+def directory_admin_router(directory: Directory, trail: AuditLog, clock: Clock,
+                           auth: AdminAuth) -> APIRouter:
     router = APIRouter(prefix="/admin/directory")
-    admin = Depends(require_admin(SCOPE))
+    admin = Depends(auth.require(SCOPE))
 
     def audit(request: Request, kind: str, caller: AdminCaller, **fields: Any) -> None:
-        request.app.state.ctx.audit.record(kind, by=caller.client_id, **fields)
+        trail.record(kind, by=caller.client_id, **fields)
 
     def now(request: Request) -> Any:
-        return request.app.state.ctx.clock.now()
+        return clock.now()
 
     @router.put("/comuni/{code}")
     def put_comune(code: str, request: Request, payload: Any = Body(...),

@@ -84,38 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--config", type=Path, default=None)
     verify.set_defaults(func=cmd_audit_verify)
 
-    from broker.cli import policy as policy_cli
-
-    policy_cli.register(sub)
-    from providers.pin import cli as pin_cli
-
-    pin_cli.register(sub)
-    from broker.cli import keys as keys_cli
-
-    keys_cli.register(sub)
     from broker.cli import db as db_cli
+    from broker.cli import keys as keys_cli
+    from broker.cli import policy as policy_cli
+    from providers.types import provider_types
 
-    db_cli.register(sub)
-
-    from providers.cns import cli as cns_cli
-
-    cns_cli.register(sub)
-
-    spid = sub.add_parser("spid", help="SPID service provider tools")
-    spid_sub = spid.add_subparsers(dest="spid_command", required=True)
-    spid_sub.add_parser(
-        "keygen", add_help=False,
-        help="generate a SPID-compliant SP key and certificate (varco spid keygen --help)")
+    for tool in (policy_cli, keys_cli, db_cli):
+        tool.register(sub)
+    for kind in provider_types().values():  # each login method's own tools
+        if kind.cli is not None:
+            kind.cli(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:2] == ["spid", "keygen"]:  # its own option parser, documented in --help
-        from providers.spid.certs import main as keygen
-
-        return keygen(argv[2:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # A tool with an option parser of its own (``passes_rest``) gets what is left.
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "passes_rest", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     if args.command == "serve":
         setup_logging(logging.INFO)
     if getattr(args, "config", "unset") is None:

@@ -90,6 +90,17 @@ class Renderer:
         return "it"
 
     # --- rendering ----------------------------------------------------------------
+    def page(self, request: Request, name: str, context: dict[str, Any],
+             status: int = 200) -> Response:
+        """``render`` in the language of the login this request serves, if any.
+
+        The hub keeps the login it loaded on the request (``varco_auth``), so a page
+        never reads the store for the RP's ``ui_locales`` (no I/O: safe on the loop).
+        """
+        auth = getattr(request.state, "varco_auth", None)
+        hint: tuple[str, ...] = auth.ui_locales if auth is not None else ()
+        return self.render(request, name, context, status, ui_locales=hint)
+
     def render(self, request: Request, name: str, context: dict[str, Any],
                status: int = 200, *, ui_locales: tuple[str, ...] = ()) -> Response:
         lang = self.language(request, ui_locales)

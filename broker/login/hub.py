@@ -1,251 +1,472 @@
-"""The login hub: the one login page, and what happens between a provider and the RP.
+"""The login hub: the one login page, and everything between a provider and the RP.
 
-``start`` remembers the validated ``AuthRequest`` for this browser (a pending login,
-``tx``) and shows the chooser, or goes straight to the provider an RP hinted at.
-Providers come back through ``complete`` with an ``AuthEvent``; the hub maps it to an
-``Identity``, asks policy for a ``Decision``, records the trace in the audit trail, adds
-the login to the session and either asks for a stronger login (step-up) or lets the
-OIDC front answer the RP. Providers and the OIDC front never meet.
+``authorize`` takes an RP's validated ``AuthRequest`` from the OIDC front and asks the
+interaction policy (``broker.login.interaction.next_step``) what the browser's session
+still lacks. A login is remembered for this browser (a pending login, ``tx``) and the
+chooser or the hinted provider is shown. The hub serves every step of a provider's
+login (``providers.base.StepRoute``, ``CallbackRoute``): it reads the form, checks CSRF
+and that the login is this browser's, makes the one hop to a worker thread, calls the
+provider, and takes what the provider returns:
+
+- an ``AuthEvent``: mapped to an ``Identity``, judged by the policy with the directory's
+  facts, then in one commit: the event's single-use marks spent (a replay is refused
+  and leaves nothing), the decision audited, the session joined, and the next step
+  taken (step-up, role choice, consent, or the code from the ``Authorizer``);
+- a ``Refusal``: its error is raised, and the one error handler renders the page
+  (``broker.http.errorpages``), the login's ``tx`` known from the request;
+- a ``Response``: the provider's own next page.
+
+Providers and the OIDC front never meet; the hub is built after both the providers and
+the ``Authorizer`` it is handed, and before the front that calls it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import json
 import logging
-import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, ConfigDict
 
-from broker.context import BrokerContext
-from broker.errors import AccessDenied, BrokerError, LoginExpired, NotFound, Text
+from broker.audit import AuditLog
+from broker.clock import Clock
+from broker.errors import AccessDenied, BrokerError, LoginExpired, NotFound, ProviderError, Text
 from broker.fiscal_code import mask
-from broker.http.cookies import set_cookie
-from broker.http.pages import BROWSER_COOKIE
+from broker.http.fastlane import HotRoute
+from broker.http.forms import form_pairs
+from broker.http.pages import BROWSER_COOKIE, Renderer
 from broker.http.threads import in_thread
-from broker.login.interaction import Unmet, unmet
+from broker.login.facts import DirectoryFacts
+from broker.login.interaction import Authorizer, Next, Prompt, Unmet, next_step
+from broker.login.pending import PendingLogin, PendingLogins
+from broker.login.roles import NoFittingRole, RolePages, role_options
+from broker.login.session import SessionManager
+from broker.mapping import MappingSet
 from broker.model import (
+    ActingRole,
     AuthEvent,
     AuthRequest,
     BrokerSession,
     ClientInfo,
     Decision,
-    Identity,
     LoginRecord,
-    ReturnBinding,
 )
-from broker.policy import PolicyInput
-from providers.base import ChoiceLookup, LeavesOnStart, LogoutCapable, Provider, supports
+from broker.oidc.keys import b64url
+from broker.policy import PolicyHolder, PolicyInput
+from broker.store.base import Database, EphemeralStore
+from providers.base import (
+    CallbackRoute,
+    Callbacks,
+    Choices,
+    LeavesOnStart,
+    LoginStep,
+    LogoutCapable,
+    Provider,
+    Refusal,
+    Returned,
+    StepResult,
+    StepRoute,
+    Steps,
+    supports,
+)
 
 log = logging.getLogger("varco.login")
-NS = "tx"
-NS_PARKED = "xsite-post"
-# Sent back by the browser on a provider's cross-site POST (SameSite=None), on that
-# provider's return path only: it names the browser the pending login belongs to.
-RETURN_COOKIE = "varco_return"
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-class PendingLogin(BaseModel):
-    """A login in progress: the request, the browser it belongs to, why it was needed."""
+class ReplayedLogin(ProviderError):
+    """An answer from a credential source that already served a login."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    code = "login_replayed"
+    message = Text(
+        "Questa risposta di accesso è già stata usata. Torna al servizio e accedi di nuovo.",
+        "This sign-in answer has already been used. Go back to the service and sign in again.")
 
-    auth: AuthRequest
-    browser: str
-    reason: Unmet
+
+class LoginCancelled(BrokerError):
+    """The citizen gave up (the RP gets ``access_denied``)."""
+
+    code = "login_cancelled"
 
 
 @dataclass(frozen=True)
-class Decided:
-    """A login the policy has judged (``LoginHub.decide``), not yet written."""
+class HubParts:
+    """What the hub is built from, all built before it (``broker.app``)."""
 
-    tx_id: str
-    pending: PendingLogin
-    event: AuthEvent
-    identity: Identity
-    decision: Decision
+    clock: Clock
+    db: Database
+    ephemeral: EphemeralStore
+    audit: AuditLog
+    pages: Renderer
+    sessions: SessionManager
+    policy: PolicyHolder
+    mappings: MappingSet
+    facts: DirectoryFacts
+    authorizer: Authorizer
+    providers: dict[str, Provider]
+    secret_key: bytes
+    login_timeout: int
 
 
 class LoginHub:
-    """Implements ``providers.base.LoginHub`` and ``broker.login.interaction.LoginStarter``."""
+    """The login page, the providers' login steps, and the interaction policy's acts."""
 
-    def __init__(self, ctx: BrokerContext):
-        self.ctx = ctx
-        self.router = APIRouter()
-        self.router.add_api_route("/login", self.chooser, methods=["GET"])
-        self.router.add_api_route("/login/start/{name}", self.start_provider, methods=["GET"])
-        self.router.add_api_route("/login/cancel", self.cancel_form, methods=["POST"])
+    def __init__(self, parts: HubParts):
+        self.clock = parts.clock
+        self.db = parts.db
+        self.ephemeral = parts.ephemeral
+        self.audit = parts.audit
+        self.pages = parts.pages
+        self.sessions = parts.sessions
+        self.policy = parts.policy
+        self.mappings = parts.mappings
+        self.facts = parts.facts
+        self.authorizer = parts.authorizer
+        self.providers = parts.providers
+        self._secret = parts.secret_key
+        self.pending = PendingLogins(parts.ephemeral, parts.pages, parts.sessions,
+                                     parts.login_timeout)
+        self._return_paths = {name: [f"/{name}{cb.path}" for cb in _callbacks(p)
+                                     if cb.cross_site]
+                              for name, p in self.providers.items()}
+        self._hot: list[HotRoute] = []
+        r = self.router = APIRouter()
+        r.add_api_route("/login", self.chooser, methods=["GET"])
+        r.add_api_route("/login/start/{name}", self.start_provider, methods=["GET"])
+        r.add_api_route("/login/cancel", self.cancel_form, methods=["POST"])
+        for name, provider in self.providers.items():
+            for step in _steps(provider):
+                self._route(f"/{name}{step.path}", step.methods,
+                            self._step_endpoint(provider, step), step.hot)
+            for callback in _callbacks(provider):
+                self._route(f"/{name}{callback.path}", callback.methods,
+                            self._callback_endpoint(provider, callback), callback.hot)
+        r.include_router(RolePages(self).router)
 
-    # --- LoginStarter ---------------------------------------------------------------
-    def remember(self, request: Request, auth: AuthRequest, reason: Unmet) -> None:
-        """Keep ``auth`` as this browser's pending login (the ``tx`` of every login page)."""
-        self._keep(self._pending_login(request, auth, reason))
+    def _route(self, path: str, methods: Sequence[str], endpoint: Endpoint, hot: bool) -> None:
+        if hot:
+            self._hot.append(HotRoute(path, endpoint, tuple(methods)))
+        else:
+            self.router.add_api_route(path, endpoint, methods=list(methods))
 
-    def _pending_login(self, request: Request, auth: AuthRequest, reason: Unmet
-                       ) -> PendingLogin:
-        browser = self.ctx.templates.browser_id(request)
-        return PendingLogin(auth=auth, browser=browser, reason=reason)
+    def hot_routes(self) -> list[HotRoute]:
+        """Provider steps every login of their kind crosses (the app's fast lane)."""
+        return list(self._hot)
 
-    def _keep(self, pending: PendingLogin) -> None:
-        self.ctx.ephemeral.put(NS, pending.auth.tx_id, pending.model_dump_json(),
-                               self.ctx.settings.session.login_timeout)
+    # --- from the OIDC front -----------------------------------------------------------
+    def authorize(self, request: Request, auth: AuthRequest) -> Response:
+        """A validated authorization request (worker thread): single sign-on, a login,
+        or ``login_required`` with ``prompt=none``."""
+        session = self.sessions.current(request)
+        return _raised(self._advance(request, auth, session, fresh=False))
 
-    def start(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
-        self.remember(request, auth, reason)
-        target = f"/login?tx={auth.tx_id}"
-        hinted = self._hinted_provider(auth, reason)
-        if hinted is not None:
-            name, hint = hinted
-            target = f"/login/start/{name}?tx={auth.tx_id}"
-            if hint:
-                target += "&" + _q("hint", hint)
-        response = RedirectResponse(target, status_code=303)
-        return self.ctx.templates.bind_cookies(request, response)
+    async def provider_logout(self, request: Request, ended: list[BrokerSession],
+                              return_to: str) -> Response | None:
+        """The first provider that needs a logout round trip gets it (SAML SLO)."""
+        for session in ended:
+            for record in reversed(session.logins):
+                provider = self.providers.get(record.event.provider)
+                if provider is not None and supports(provider, LogoutCapable):
+                    response = await provider.logout(request, record.event, return_to)
+                    if response is not None:
+                        return response
+        return None
 
-    def begin(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
-        """``start`` for ``/authorize``: a hinted provider that goes straight to another
-        site (``providers.base.LeavesOnStart``, e.g. ``spid:<entityID>``) is started in
-        the same response.
+    # --- the interaction policy's acts -------------------------------------------------
+    def _advance(self, request: Request, auth: AuthRequest, session: BrokerSession | None,
+                 *, fresh: bool, role_chosen: bool = False) -> Response | BrokerError:
+        """Evaluate the next step once and take it. A refusal is returned, not raised, so
+        that a caller in a batch commits what led to it (the login, its audit entry)."""
+        requirement = self.policy.engine.requirement_for(auth.client_id)
+        step: Next = next_step(session, auth, self.clock.now(), requirement=requirement,
+                               fresh=fresh, role_chosen=role_chosen)
+        if step.prompt in (Prompt.LOGIN, Prompt.STEP_UP):
+            reason = Unmet.LOGIN if step.prompt is Prompt.LOGIN else Unmet.STEP_UP
+            if fresh:  # logged in, but not strongly enough for this RP: ask for more
+                assert session is not None
+                self.audit.record("login.step_up", provider=session.current.event.provider,
+                                  client_id=auth.client_id,
+                                  privilege=session.current.decision.privilege)
+                self.pending.keep(self.pending.new(request, auth, Unmet.STEP_UP))
+                return RedirectResponse(f"/login?tx={quote(auth.tx_id)}", status_code=303)
+            if "none" in auth.prompt:
+                # No UI allowed (OIDC Core 3.1.2.6): authentication is what is missing,
+                # for no session, an old one, or one too weak alike.
+                return self.authorizer.deny(request, auth, "login_required",
+                                            "a login is needed and prompt=none forbids it")
+            return self._begin(request, auth, reason)
+        assert session is not None
+        if step.prompt is Prompt.NO_ROLE:
+            self.audit.record("roles.no_fitting_role", client_id=auth.client_id,
+                              fiscal_code=session.fiscal_code)
+            if "none" in auth.prompt:
+                return self.authorizer.deny(request, auth, "access_denied",
+                                            "no role of this person fits the client")
+            pending = self.pending.new(request, auth, Unmet.STEP_UP)
+            self.pending.keep(pending)
+            request.state.varco_auth = auth
+            return NoFittingRole("no role fits the RP")
+        if step.prompt is Prompt.CHOOSE_ROLE:
+            if "none" in auth.prompt:
+                return self.authorizer.deny(request, auth, "account_selection_required",
+                                            "choose the role to act in")
+            self.pending.keep(self.pending.new(request, auth, Unmet.LOGIN))
+            return RedirectResponse(f"/roles/choose?tx={quote(auth.tx_id)}", status_code=303)
+        if step.role is not None:
+            session = self.set_role(session, step.role)
+        self.pending.drop(auth.tx_id)
+        if step.prompt is Prompt.CONSENT:
+            return self.authorizer.consent(request, auth, session)
+        return self.authorizer.issue(request, auth, session)
 
-        Saves the browser the ``/login/start/<name>`` round trip. Called in a worker
-        thread, where the provider's ``start_here`` runs too (no second hop). The browser
-        cookie the pending login is bound to is set on the provider's response.
+    def role_options(self, session: BrokerSession, client_id: str | None) -> list[ActingRole]:
+        """The roles this session may act in for ``client_id`` (any RP when None)."""
+        requirement = self.policy.engine.requirement_for(client_id) if client_id else None
+        return role_options(session.current.decision, requirement)
 
-        The pending login and the provider's own record (the SAML request) are written in
-        one batch, one commit: the provider signs before it writes, so the batch, which
-        opens at the first write, holds no lock across the signature; the pending login
-        is written last, and a page rendered meanwhile (an error) finds it in the
-        request (``varco_pending``).
+    def role_chosen(self, request: Request, pending: PendingLogin, session: BrokerSession,
+                    role: ActingRole) -> Response:
+        """The person picked ``role`` on the choice page: record it and go on."""
+        session = self.set_role(session, role)
+        return _raised(self._advance(request, pending.auth, session, fresh=True,
+                                     role_chosen=True))
+
+    def set_role(self, session: BrokerSession, role: ActingRole) -> BrokerSession:
+        """Store the role a session acts in (a delegate gets its pairwise actor key)."""
+        if role.kind == "delegate":
+            key = hmac.new(self._secret, b"actor|" + session.fiscal_code.encode(),
+                           hashlib.sha256).digest()
+            role = role.model_copy(update={"actor_key": b64url(key)})
+        updated = session.model_copy(update={"role": role})
+        self.sessions.update(updated)
+        self.audit.record("session.role", sid_hash=hashlib.sha256(
+            session.sid.encode()).hexdigest()[:16], fiscal_code=session.fiscal_code,
+            role=role.kind, scope=role.abilitazione.scope if role.abilitazione else {})
+        return updated
+
+    # --- starting a login --------------------------------------------------------------
+    def _begin(self, request: Request, auth: AuthRequest, reason: Unmet) -> Response:
+        """Remember the login and show the chooser, or the hinted provider.
+
+        A hinted provider that leaves for another site at once (``LeavesOnStart``, e.g.
+        ``spid:<entityID>``) is started in this very response, saving the browser a round
+        trip; its own record (the SAML request) and the pending login are one commit. The
+        provider signs before it writes, so the batch (which opens at its first write)
+        holds no lock across the signature.
         """
-        hinted = self._hinted_provider(auth, reason)
-        if hinted is None:
-            return self.start(request, auth, reason)
-        name, hint = hinted
-        provider = self.ctx.providers[name]
-        if not (supports(provider, LeavesOnStart) and provider.leaves_on_start(hint or None)):
-            return self.start(request, auth, reason)
-        pending = self._pending_login(request, auth, reason)
-        request.state.varco_pending = (auth.tx_id, pending)
-        with self.ctx.db.batch():
-            response = provider.start_here(request, auth, hint or None)
-            self._keep(pending)
-        return self.ctx.templates.bind_cookies(request, response)
+        pending = self.pending.new(request, auth, reason)
+        hinted = self._hinted(auth)
+        if hinted is not None:
+            provider, hint = hinted
+            if supports(provider, LeavesOnStart) and provider.leaves_on_start(hint):
+                request.state.varco_auth = auth
+                with self.db.batch():
+                    answer = self._start(request, provider, auth, hint)
+                    self.pending.keep(pending)
+                return self._started(request, answer)
+            target = f"/login/start/{provider.name}?tx={quote(auth.tx_id)}"
+            if hint:
+                target += "&" + urlencode({"hint": hint})
+        else:
+            target = f"/login?tx={quote(auth.tx_id)}"
+        self.pending.keep(pending)
+        return self.pages.bind_cookies(request, RedirectResponse(target, status_code=303))
 
-    def _hinted_provider(self, auth: AuthRequest, reason: Unmet) -> tuple[str, str] | None:
-        """``idp_hint=pin|spid|cie|cns`` or ``spid:<entityID>``; unknown/disabled -> chooser."""
+    def _hinted(self, auth: AuthRequest) -> tuple[Provider, str | None] | None:
+        """``idp_hint=<name>`` or ``<name>:<choice>``; unknown or not offerable: chooser."""
         if not auth.idp_hint:
             return None
         name, _, hint = auth.idp_hint.partition(":")
-        provider = self.ctx.providers.get(name)
+        provider = self.providers.get(name)
         if provider is None or not self._offerable(name, auth):
             return None
-        if hint and not _has_choice(provider, hint):
+        if hint and not (supports(provider, Choices) and provider.has_choice(hint)):
             return None
-        return name, hint
+        return provider, hint or None
 
     def _offerable(self, name: str, auth: AuthRequest) -> bool:
-        return self.ctx.policy.engine.provider_can_satisfy(name, auth.required_privilege)
+        return self.policy.engine.provider_can_satisfy(name, auth.required_privilege)
 
-    # --- LoginHub (what providers call) -----------------------------------------------
-    def _load(self, request: Request, tx_id: str | None) -> PendingLogin:
-        if not tx_id or len(tx_id) > 128:
-            raise LoginExpired("missing tx")
-        raw = self.ctx.ephemeral.get(NS, tx_id)
-        if raw is None:
-            raise LoginExpired("unknown or expired tx")
-        pending = PendingLogin.model_validate_json(raw)
-        browser = getattr(request.state, "varco_browser", None) or \
-            request.cookies.get(BROWSER_COOKIE, "")
-        if not hmac.compare_digest(pending.browser.encode(), browser.encode()):
-            raise LoginExpired("tx belongs to another browser")
-        return pending
+    def _start(self, request: Request, provider: Provider, auth: AuthRequest,
+               hint: str | None) -> Response | Refusal:
+        answer = provider.start(LoginStep(request, auth, {}), hint)
+        if isinstance(answer, Response):
+            for path in self._return_paths[provider.name]:
+                self.pending.expect_return(request, answer, path)
+        return answer
 
-    def pending(self, request: Request, tx_id: str) -> AuthRequest:
-        loaded = self._load(request, tx_id)
-        # A provider checks the pending login, then completes it within the same request
-        # (the SAML ACS): ``complete_here`` takes this read instead of loading it again.
-        request.state.varco_pending = (tx_id, loaded)
-        return loaded.auth
+    def _started(self, request: Request, answer: Response | Refusal) -> Response:
+        if isinstance(answer, Refusal):
+            raise answer.error
+        return self.pages.bind_cookies(request, answer)
 
-    def _reuse_or_load(self, request: Request, tx_id: str) -> PendingLogin:
-        """The pending login read by ``pending`` earlier in this request (once), or a load."""
-        cached = getattr(request.state, "varco_pending", None)
-        request.state.varco_pending = None
-        if cached is not None and cached[0] == tx_id:
-            return cached[1]
-        return self._load(request, tx_id)
+    # --- routes: the chooser, a provider's start, cancel -------------------------------
+    async def chooser(self, request: Request) -> Response:
+        return await in_thread(self._chooser, request, request.query_params.get("tx"))
 
-    async def complete(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
-        return await in_thread(self.complete_here, request, tx_id, event)
+    def _chooser(self, request: Request, tx: str | None) -> Response:
+        pending = self.pending.load(request, tx)
+        auth = pending.auth
+        lang = self.pages.language(request, auth.ui_locales)
+        offered = []
+        for name, provider in self.providers.items():
+            if not self._offerable(name, auth):
+                continue
+            offered.append({
+                "name": name, "label": provider.label.get(lang),
+                "url": f"/login/start/{name}?tx={quote(auth.tx_id)}",
+                "choices": provider.choices() if supports(provider, Choices) else [],
+                "partial": getattr(provider, "chooser_partial", None),
+            })
+        return self.pages.page(request, "login.html", {
+            "providers": offered, "tx": auth.tx_id, "client_name": auth.client_name,
+            "step_up": pending.reason is Unmet.STEP_UP})
 
-    def complete_here(self, request: Request, tx_id: str, event: AuthEvent) -> Response:
-        """``complete`` for a provider already in a worker thread (no second hop).
+    async def start_provider(self, request: Request, name: str) -> Response:
+        query = request.query_params
+        return await in_thread(self._start_provider, request, name, query.get("tx"),
+                               query.get("hint") or None)
 
-        ``decide``, then ``commit`` in one batch: the login's writes (session, code,
-        pending login, audit) are one SQLite commit, and a failure half-way leaves none.
-        """
-        decided = self.decide(request, tx_id, event)
-        if isinstance(decided, Response):
-            return decided
-        with self.ctx.db.batch():
-            return self.commit(request, decided)
+    def _start_provider(self, request: Request, name: str, tx: str | None,
+                        hint: str | None) -> Response:
+        pending = self.pending.load(request, tx)
+        provider = self.providers.get(name)
+        if provider is None or not self._offerable(name, pending.auth):
+            raise NotFound(f"provider {name!r} not enabled for this request")
+        if hint is not None and not (supports(provider, Choices)
+                                     and provider.has_choice(hint)):
+            raise NotFound(f"provider {name!r} has no choice {hint!r}")
+        pending = self.pending.restamp(request, pending)
+        return self._started(request, self._start(request, provider, pending.auth, hint))
 
-    def decide(self, request: Request, tx_id: str, event: AuthEvent) -> Decided | Response:
-        """The first half of ``complete``: what the policy says of this login, reading
-        only (the pending login, the directory). A provider that writes with the login
-        (the SAML replay mark) calls ``decide``, then ``commit`` in its own batch.
+    async def cancel_form(self, request: Request) -> Response:
+        form = dict(await form_pairs(request))
+        self.pages.verify_csrf(request, form.get("csrf_token"))
+        return await in_thread(self._cancel, request, form.get("tx"))
 
-        Nothing here writes, except the audit entry of a failure (then the error page is
-        the answer), so no batch is held across a directory lookup (LDAP: the network).
-        """
+    def _cancel(self, request: Request, tx: str | None) -> Response:
+        return self.cancel(request, self.pending.load(request, tx))
+
+    def cancel(self, request: Request, pending: PendingLogin) -> Response:
+        """The citizen gave up (here or at the IdP): back to the RP with access_denied."""
+        self.pending.drop(pending.auth.tx_id)
+        self.audit.record("login.cancelled", client_id=pending.auth.client_id)
+        return self.authorizer.deny(request, pending.auth, "access_denied",
+                                    "The user cancelled the login")
+
+    # --- routes: the providers' steps and returns --------------------------------------
+    def _step_endpoint(self, provider: Provider, step: StepRoute) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            if request.method == "POST":
+                form = dict(await form_pairs(request))  # a repeated field: the last one
+                self.pages.verify_csrf(request, form.get("csrf_token"))
+            else:
+                form = dict(request.query_params)
+            return await in_thread(self._step, request, provider, step, form)
+
+        return endpoint
+
+    def _step(self, request: Request, provider: Provider, step: StepRoute,
+              form: dict[str, str]) -> Response:
+        pending = self.pending.load(request, form.get("tx"))
+        returns = self._return_paths[provider.name]
+        if returns:  # a step that may leave for the IdP (the SPID list's link)
+            pending = self.pending.restamp(request, pending)
+        result = step.handler(LoginStep(request, pending.auth, form))
+        if isinstance(result, Response):
+            for path in returns:
+                self.pending.expect_return(request, result, path)
+        return self._settle(request, provider, pending, result)
+
+    def _callback_endpoint(self, provider: Provider, route: CallbackRoute) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            posted = dict(await form_pairs(request)) if request.method == "POST" else None
+            return await in_thread(self._callback, request, provider, route, posted)
+
+        return endpoint
+
+    def _callback(self, request: Request, provider: Provider, route: CallbackRoute,
+                  posted: dict[str, str] | None) -> Response:
+        """A return from the credential source; for a cross-site POST, see ``pending``."""
+        claim: str | None = None
+        fields = posted if posted is not None else dict(request.query_params)
+        if route.cross_site:
+            if posted is not None:
+                claim = self.pending.claim(request)
+                if claim is None and not request.cookies.get(BROWSER_COOKIE):
+                    return self.pending.park(request, posted)
+            elif "resume" in fields:
+                parked = self.pending.unpark(fields["resume"])
+                if parked is None:
+                    raise LoginExpired("unknown or used resume key")
+                fields = parked
+        returned: Returned = route.handler(request, fields)
+        if returned.tx is None:
+            assert isinstance(returned.outcome, Refusal), "an event must name its login"
+            raise returned.outcome.error
+        pending = self.pending.load(request, returned.tx, claim=claim)
+        return self._settle(request, provider, pending, returned.outcome)
+
+    # --- what a provider returned -------------------------------------------------------
+    def _settle(self, request: Request, provider: Provider, pending: PendingLogin,
+                result: StepResult) -> Response:
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, Refusal):
+            if result.cancelled:
+                return self.cancel(request, pending)
+            log.info("login refused provider=%s code=%s error_id=%s", provider.name,
+                     result.error.code, result.error.error_id)
+            raise result.error
+        return self._complete(request, pending, result)
+
+    def _complete(self, request: Request, pending: PendingLogin, event: AuthEvent
+                  ) -> Response:
+        """Map, decide (reading only: the directory may be LDAP, no lock held across it),
+        then write everything the login is in one batch: all or nothing."""
+        auth = pending.auth
         try:
-            pending = self._reuse_or_load(request, tx_id)
-            auth = pending.auth
-            identity = self.ctx.mappings.map(event)
-            client = self.client_info(auth)
-            roles = request.app.state.roles  # broker.login.roles: directory facts, fail closed
-            decision = self.ctx.policy.engine.decide(PolicyInput(
-                event=event, identity=identity, client=client, now=self.ctx.clock.now(),
-                facts=roles.load_facts(auth, identity.fiscal_code)), fired_only=True)
+            identity = self.mappings.map(event)
+            client = (self.authorizer.client_info(auth.client_id)
+                      or ClientInfo(client_id=auth.client_id, name=auth.client_name))
+            decision = self.policy.engine.decide(PolicyInput(
+                event=event, identity=identity, client=client, now=self.clock.now(),
+                facts=self.facts.load(auth, identity.fiscal_code)), fired_only=True)
         except BrokerError as error:
-            self.ctx.audit.record("login.error", provider=event.provider, error=error.code,
-                                  error_id=error.error_id, detail=error.detail)
-            return self.fail(request, error, tx_id)
-        return Decided(tx_id=tx_id, pending=pending, event=event, identity=identity,
-                       decision=decision)
+            self.audit.record("login.error", provider=event.provider, error=error.code,
+                              error_id=error.error_id, detail=error.detail)
+            raise
+        with self.db.batch():
+            self._spend(event)
+            self._audit_decision(event, identity.fiscal_code, auth, decision)
+            if not decision.allow:
+                answer: Response | BrokerError = AccessDenied(
+                    f"policy denied: {decision.reason}", message=Text(
+                        decision.message_it or AccessDenied.message.it,
+                        decision.message_en or AccessDenied.message.en))
+            else:
+                session = self.sessions.add_login(
+                    request, LoginRecord(event=event, identity=identity, decision=decision))
+                answer = self._advance(request, auth, session, fresh=True)
+                if isinstance(answer, Response):
+                    self.sessions.set_cookie(answer, session)
+        return _raised(answer)
 
-    def commit(self, request: Request, decided: Decided) -> Response:
-        """The second half of ``complete``: audit, session, then the RP (or step-up)."""
-        tx_id, pending, event = decided.tx_id, decided.pending, decided.event
-        auth, identity, decision = pending.auth, decided.identity, decided.decision
-        self._audit_decision(event, identity.fiscal_code, auth, decision)
-        if not decision.allow:
-            return self._denied(request, auth, decision)
-        session = self.ctx.sessions.add_login(
-            request, LoginRecord(event=event, identity=identity, decision=decision))
-        lacking = unmet(session, auth, self.ctx.clock.now(), fresh=True)
-        if lacking is not None:
-            # Logged in, but not strongly enough for this RP: ask for more (step-up).
-            self.ctx.audit.record("login.step_up", provider=event.provider,
-                                  client_id=auth.client_id, privilege=decision.privilege)
-            self.ctx.ephemeral.put(NS, tx_id, pending.model_copy(
-                update={"reason": Unmet.STEP_UP}).model_dump_json(),
-                self.ctx.settings.session.login_timeout)
-            response = RedirectResponse(f"/login?tx={tx_id}", status_code=303)
-        else:
-            # broker.login.roles: one role -> front.finish; several -> the role choice page.
-            response = request.app.state.roles.after_login(request, auth, session)
-        self.ctx.sessions.set_cookie(response, session)
-        return response
+    def _spend(self, event: AuthEvent) -> None:
+        """Mark the event's single-use values spent; any already spent refuses the login
+        (and the batch, raised out of, writes nothing)."""
+        for mark in event.single_use:
+            if not self.ephemeral.add(mark.ns, mark.key, "1", mark.ttl):
+                log.warning("login replayed provider=%s mark=%s", event.provider, mark.ns)
+                raise ReplayedLogin(f"{mark.ns} already used")
 
     def _audit_decision(self, event: AuthEvent, cf: str, auth: AuthRequest,
                         decision: Decision) -> None:
-        self.ctx.audit.record(
+        self.audit.record(
             "login.decision", provider=event.provider, idp=event.idp, fiscal_code=cf,
             client_id=auth.client_id, acr=event.acr, allow=decision.allow,
             privilege=decision.privilege, reason=decision.reason,
@@ -254,194 +475,16 @@ class LoginHub:
         log.info("login decision provider=%s cf=%s client=%s allow=%s privilege=%s",
                  event.provider, mask(cf), auth.client_id, decision.allow, decision.privilege)
 
-    def client_info(self, auth: AuthRequest) -> ClientInfo:
-        info = self.ctx.front.client_info(auth.client_id)
-        return info or ClientInfo(client_id=auth.client_id, name=auth.client_name)
 
-    def _denied(self, request: Request, auth: AuthRequest, decision: Decision) -> Response:
-        message = Text(decision.message_it or AccessDenied.message.it,
-                       decision.message_en or AccessDenied.message.en)
-        error = AccessDenied(f"policy denied: {decision.reason}", message=message)
-        return self.fail(request, error, auth.tx_id, choose_again=True)
-
-    def fail(self, request: Request, error: BrokerError, tx_id: str | None = None,
-             *, choose_again: bool = False) -> Response:
-        log.warning("error_id=%s code=%s status=%s detail=%s", error.error_id, error.code,
-                    error.status, error.detail)
-        lang = self.ctx.templates.language(request)
-        links = []
-        if tx_id and (choose_again or not isinstance(error, LoginExpired)):
-            links.append({"url": f"/login?tx={tx_id}",
-                          "text": Text("Scegli un altro metodo di accesso",
-                                       "Choose another sign-in method").get(lang)})
-        keep_tx = tx_id if tx_id and not isinstance(error, LoginExpired) else None
-        return self.ctx.templates.render(request, "error.html", {
-            "message": error.message.get(lang), "error_id": error.error_id,
-            "links": links, "tx": keep_tx}, status=error.status)
-
-    def cancel(self, request: Request, tx_id: str) -> Response:
-        pending = self._load(request, tx_id)
-        self.ctx.ephemeral.delete(NS, tx_id)
-        self.ctx.audit.record("login.cancelled", client_id=pending.auth.client_id)
-        return self.ctx.front.deny(request, pending.auth, "access_denied",
-                                   "The user cancelled the login")
-
-    def render(self, request: Request, template: str, context: dict[str, Any],
-               status: int = 200) -> Response:
-        tx_id = context.get("tx")
-        hint: tuple[str, ...] = ()
-        cached = getattr(request.state, "varco_pending", None)
-        if cached is not None and cached[0] == tx_id:
-            # read by ``pending`` earlier in this request: no store call (which may be a
-            # network round trip to Redis) from an async route on the event loop
-            hint = cached[1].auth.ui_locales
-        elif tx_id:
-            raw = self.ctx.ephemeral.get(NS, tx_id)
-            if raw:
-                hint = tuple(json.loads(raw)["auth"].get("ui_locales") or ())
-        return self.ctx.templates.render(request, template, context, status, ui_locales=hint)
-
-    def verify_csrf(self, request: Request, token: str | None) -> None:
-        self.ctx.templates.verify_csrf(request, token)
-
-    def session(self, request: Request) -> BrokerSession | None:
-        return self.ctx.sessions.current(request)
-
-    def settle(self, request: Request, auth: AuthRequest, session: BrokerSession) -> Response:
-        """Single sign-on: the role must fit this RP too (``broker.login.roles``)."""
-        response = request.app.state.roles.settle(request, auth, session, fresh=False)
-        return self.ctx.templates.bind_cookies(request, response)
-
-    def return_binding(self, request: Request, auth: AuthRequest) -> ReturnBinding:
-        """What a provider keeps with its outgoing request to accept a cross-site return."""
-        return ReturnBinding(browser=self.ctx.templates.browser_id(request),
-                             sid=request.cookies.get(self.ctx.sessions.COOKIE, ""),
-                             lang=self.ctx.templates.language(request, auth.ui_locales))
-
-    def expect_cross_site_return(self, request: Request, response: Response, path: str,
-                                 ttl: int) -> None:
-        """Let the provider's cross-site POST to ``path`` name this browser.
-
-        SameSite=None (which browsers take only with Secure), HttpOnly, and scoped to
-        ``path``: no other route of ours ever receives it from another site. Where the
-        browser refuses it (plain http off localhost) the POST is parked instead.
-        """
-        set_cookie(response, RETURN_COOKIE, self.ctx.templates.browser_id(request),
-                   max_age=ttl, path=path, secure=True, httponly=True, samesite="none")
-
-    def cross_site_claim(self, request: Request) -> str | None:
-        """On a POST without our SameSite=Lax cookies: the browser the return cookie
-        names (to check against the provider's ``ReturnBinding``); None otherwise."""
-        if request.cookies.get(BROWSER_COOKIE):
-            return None
-        claim = request.cookies.get(RETURN_COOKIE, "")
-        return claim if 16 <= len(claim) <= 64 else None
-
-    def adopt(self, request: Request, claim: str, binding: ReturnBinding) -> None:
-        """Complete this request as the browser that started the login.
-
-        ``claim`` (the return cookie) must equal the browser kept server-side with the
-        provider's request, else it is another browser's response: ``LoginExpired``.
-        """
-        if not binding.browser or not hmac.compare_digest(claim.encode(),
-                                                          binding.browser.encode()):
-            raise LoginExpired("cross-site return from another browser")
-        request.state.varco_browser = binding.browser
-        request.state.browser_id = binding.browser  # Renderer: CSRF tokens, no new cookie
-        request.state.varco_sid = binding.sid
-        request.state.varco_lang = binding.lang
-
-    def park_cross_site_post(self, request: Request, fields: dict[str, str]) -> Response | None:
-        """Bring a cross-site POST (an IdP's ACS POST) back to this site as a GET.
-
-        Browsers do not send SameSite=Lax cookies on a POST from another site, so the
-        pending login cannot be matched to this browser there. When the browser cookie is
-        missing, the fields are parked server-side under a single-use key (2 minutes) and
-        the browser is sent to ``<same path>?resume=<key>``: a top-level GET, which does
-        carry the cookie. None means the cookie is here: go on.
-        """
-        if request.cookies.get(BROWSER_COOKIE):
-            return None
-        key = secrets.token_urlsafe(24)
-        self.ctx.ephemeral.put(NS_PARKED, key, json.dumps(fields), 120)
-        return RedirectResponse(f"{request.url.path}?{urlencode({'resume': key})}",
-                                status_code=303)
-
-    def unpark(self, key: str) -> dict[str, str] | None:
-        """The parked fields, once; None when unknown, expired or already used."""
-        if not key or len(key) > 64:
-            return None
-        raw = self.ctx.ephemeral.take(NS_PARKED, key)
-        return json.loads(raw) if raw else None
-
-    def end_session(self, request: Request, response: Response) -> None:
-        """A provider learnt that the citizen logged out there (IdP-initiated SLO)."""
-        session = self.ctx.sessions.current(request)
-        if session is not None:
-            self.ctx.front.end_session(session.sid, reason="provider_initiated")
-        self.ctx.sessions.clear_cookie(response)
-
-    async def provider_logout(self, request: Request, ended: list[BrokerSession],
-                              return_to: str) -> Response | None:
-        """The first provider that needs a logout round trip gets it (one redirect chain)."""
-        for session in ended:
-            for record in reversed(session.logins):
-                provider = self.ctx.providers.get(record.event.provider)
-                if supports(provider, LogoutCapable):
-                    response = await provider.logout(request, record.event, return_to)
-                    if response is not None:
-                        return response
-        return None
-
-    # --- routes --------------------------------------------------------------------
-    def chooser(self, request: Request, tx: str | None = None) -> Response:
-        try:
-            pending = self._load(request, tx)
-        except BrokerError as error:
-            return self.fail(request, error)
-        auth = pending.auth
-        lang = self.ctx.templates.language(request, auth.ui_locales)
-        providers = []
-        for name, provider in self.ctx.providers.items():
-            if not self._offerable(name, auth):
-                continue
-            providers.append({
-                "name": name, "label": provider.label.get(lang),
-                "url": f"/login/start/{name}?tx={auth.tx_id}",
-                "choices": provider.choices(),
-                "partial": getattr(provider, "chooser_partial", None),
-            })
-        return self.ctx.templates.render(request, "login.html", {
-            "providers": providers, "tx": auth.tx_id, "client_name": auth.client_name,
-            "step_up": pending.reason is Unmet.STEP_UP,
-        }, ui_locales=auth.ui_locales)
-
-    async def start_provider(self, request: Request, name: str, tx: str | None = None,
-                             hint: str | None = None) -> Response:
-        try:
-            auth = await in_thread(self.pending, request, tx or "")
-            provider = self.ctx.providers.get(name)
-            if provider is None or not self._offerable(name, auth):
-                raise NotFound(f"provider {name!r} not enabled for this request")
-        except BrokerError as error:
-            return self.fail(request, error, tx)
-        return await provider.start(request, auth, hint)
-
-    def cancel_form(self, request: Request, tx: str = Form(""),
-                    csrf_token: str = Form("")) -> Response:
-        try:
-            self.verify_csrf(request, csrf_token)
-            return self.cancel(request, tx)
-        except BrokerError as error:
-            return self.fail(request, error)
+def _raised(answer: Response | BrokerError) -> Response:
+    if isinstance(answer, BrokerError):
+        raise answer
+    return answer
 
 
-def _has_choice(provider: Provider, hint: str) -> bool:
-    """Is ``hint`` one of the provider's sub-choices (without listing them when it can)?"""
-    if supports(provider, ChoiceLookup):
-        return provider.has_choice(hint)
-    return hint in {c["id"] for c in provider.choices()}
+def _steps(provider: Provider) -> Sequence[StepRoute]:
+    return provider.steps() if supports(provider, Steps) else ()
 
 
-def _q(key: str, value: str) -> str:
-    return urlencode({key: value})
+def _callbacks(provider: Provider) -> Sequence[CallbackRoute]:
+    return provider.callbacks() if supports(provider, Callbacks) else ()

@@ -8,6 +8,7 @@ strongest record is the one tokens describe.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi import Request, Response
@@ -100,3 +101,21 @@ class SessionManager:
     def clear_cookie(self, response: Response) -> None:
         response.delete_cookie(self.COOKIE, path="/", secure=self.secure, httponly=True,
                                samesite="lax")
+
+
+class ProviderSessions:
+    """The session API a provider's own pages get (``providers.base.Sessions``)."""
+
+    def __init__(self, sessions: SessionManager,
+                 end_session: Callable[..., BrokerSession | None]):
+        self._sessions = sessions
+        self._end_session = end_session  # ``OidcCore.end_session``: tokens, back channel
+
+    def current(self, request: Request) -> BrokerSession | None:
+        return self._sessions.current(request)
+
+    def end(self, request: Request, response: Response, *, reason: str) -> None:
+        session = self._sessions.current(request)
+        if session is not None:
+            self._end_session(session.sid, reason=reason)
+        self._sessions.clear_cookie(response)

@@ -48,7 +48,8 @@ from broker.store.base import serialize
 from broker.store.schema import BROKER, DOUBLE
 
 if TYPE_CHECKING:
-    from broker.oidc.front import OidcFront
+    from broker.admin.auth import AdminAuth
+    from broker.oidc.core import OidcCore
 
 log = logging.getLogger("varco.oidc.backchannel")
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -147,7 +148,7 @@ class Sender:
                 log.exception("back-channel logout: unexpected error")
 
     def _attempt(self, d: Delivery) -> None:
-        from broker.ops.service import METRICS
+        from broker.ops.metrics import METRICS
 
         try:
             status = self._post(d.uri, d.token)
@@ -183,7 +184,7 @@ def _post_form(uri: str, token: str) -> int:
 class BackchannelLogout:
     """Builds logout tokens, sends them, and watches sessions for expiry."""
 
-    def __init__(self, front: OidcFront):
+    def __init__(self, front: OidcCore):
         self.front = front
         self.ctx = front.ctx
         self.ctx.db.create_tables((LOGOUT_WATCH,))
@@ -243,13 +244,13 @@ class BackchannelLogout:
         return out
 
     # --- admin revocation ----------------------------------------------------------------
-    def mount(self, router: APIRouter) -> None:
+    def mount(self, router: APIRouter, admin: AdminAuth) -> None:
         """``POST /admin/sessions/{sid}/revoke`` (scope ``admin:sessions``), ``sid`` being
         the public one RPs and the audit trail see. The body's ``reason`` is audited."""
-        from broker.admin.auth import AdminCaller, require_admin
+        from broker.admin.auth import AdminCaller
 
         def revoke(sid: str, body: RevokeSession,
-                   caller: AdminCaller = Depends(require_admin("admin:sessions"))
+                   caller: AdminCaller = Depends(admin.require("admin:sessions"))
                    ) -> dict[str, Any]:
             cookie_sid = self.ctx.ephemeral.get(NS_SID, sid) if len(sid) <= 64 else None
             ended = self.front.end_session(cookie_sid, reason="admin_revoked",

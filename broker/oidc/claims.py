@@ -42,9 +42,8 @@ from typing import Any
 
 from broker.login.interaction import filing_pending
 from broker.model import (
-    ACR_CNS,
-    ACR_SPID_L2,
-    ACR_SPID_L3,
+    RANK_HIGH,
+    RANK_SUBSTANTIAL,
     BrokerSession,
     Frozen,
     Privilege,
@@ -64,8 +63,6 @@ SUPPORTED_CLAIMS: tuple[str, ...] = (
     *(c for cs in SCOPE_CLAIMS.values() for c in cs), "iss", "aud", "exp", "iat", "nonce",
     "at_hash", "sid", "act", "application_filing")
 
-# acr values whose level needs the ``dispositivo`` privilege (DOMAIN.md: SPID L2, CIE, CNS).
-DISPOSITIVO_ACRS = frozenset({ACR_SPID_L2, ACR_SPID_L3, ACR_CNS})
 
 
 class UserSnapshot(Frozen):
@@ -189,11 +186,12 @@ def requirement(acr_values: tuple[str, ...], claims: dict[str, Any] | None,
       alternatives (OIDC Core 3.1.2.1, 5.5.1.1), so the request is met by the
       lowest-ranked *known* value among them; unknown values are ignored. Varco honours
       them as requirements, not wishes: the RP never gets less than it asked for.
-    - What that acr means here (DOMAIN.md, the assurance table):
-      ``urn:varco:acr:pin``, ``SpidL1``: any login, no requirement;
-      ``SpidL2``: the ``dispositivo`` privilege, which a dispositivo PIN also gives (PIN
-      holders abroad have no SPID, and the institute treats both alike);
-      ``SpidL3`` (CIE) and ``urn:varco:acr:cns``: ``dispositivo`` *and* that high
+    - What that acr means here (DOMAIN.md, the assurance table), by the rank its
+      provider type declares (``broker.model.AcrLevel``):
+      low (``urn:varco:acr:pin``, ``SpidL1``): any login, no requirement;
+      substantial (``SpidL2``): the ``dispositivo`` privilege, which a dispositivo PIN
+      also gives (PIN holders abroad have no SPID, and the institute treats both alike);
+      high (``SpidL3``, CIE, ``urn:varco:acr:cns``): ``dispositivo`` *and* that high
       assurance, returned as the required acr (a PIN or SPID L2 login does not meet it).
     - A ``privilege`` claim request whose only acceptable value is ``dispositivo``
       requires ``dispositivo`` (essential or not: it is the RP's stated need).
@@ -211,10 +209,10 @@ def requirement(acr_values: tuple[str, ...], claims: dict[str, Any] | None,
             privilege_values += _values(prv)
     lowest = min(wanted, key=acr_rank) if wanted else None
     privilege = registered
-    if lowest in DISPOSITIVO_ACRS or (
+    if acr_rank(lowest) >= RANK_SUBSTANTIAL or (
             privilege_values and set(privilege_values) == {Privilege.DISPOSITIVO.value}):
         privilege = Privilege.DISPOSITIVO
-    required_acr = lowest if lowest and acr_rank(lowest) > acr_rank(ACR_SPID_L2) else None
+    required_acr = lowest if acr_rank(lowest) >= RANK_HIGH else None
     return privilege, required_acr
 
 

@@ -34,7 +34,9 @@ from broker.oidc.clients import Client
 from broker.oidc.idtoken import InvalidHint, verify_hint
 
 if TYPE_CHECKING:
-    from broker.oidc.front import OidcFront
+    from broker.context import BrokerContext
+    from broker.login.hub import LoginHub
+    from broker.oidc.core import OidcCore
 
 NS_SID = "oidc:sid"
 
@@ -47,9 +49,10 @@ class InvalidLogoutRequest(BadRequest):
 
 
 class LogoutRoutes:
-    def __init__(self, front: OidcFront):
-        self.front = front
-        self.ctx = front.ctx
+    def __init__(self, ctx: BrokerContext, core: OidcCore, hub: LoginHub):
+        self.ctx = ctx
+        self.front = core  # keys, issuer, registry, sessions' end (``broker.oidc.core``)
+        self.hub = hub
 
     def mount(self, router: APIRouter) -> None:
         router.add_api_route("/logout", self.logout, methods=["GET", "POST"])
@@ -105,7 +108,7 @@ class LogoutRoutes:
         if not ended:
             return response
         return_to = response.headers.get("location") or f"{self.front.issuer}/logout/done"
-        chained = await self.ctx.login.provider_logout(request, ended, return_to)
+        chained = await self.hub.provider_logout(request, ended, return_to)
         if chained is None:
             return response
         self.ctx.sessions.clear_cookie(chained)

@@ -47,7 +47,7 @@ class JsonFormatter(logging.Formatter):
                  '", "level": ', encode_basestring(record.levelname.lower()),
                  ', "logger": ', encode_basestring(record.name),
                  ', "msg": ', encode_basestring(record.getMessage())]
-        request_id = getattr(record, "request_id", None)  # bound by broker.ops.service per request
+        request_id = getattr(record, "request_id", None)  # bound per request (broker.ops.requests)
         if request_id:
             parts += [', "request_id": ', encode_basestring(request_id)]
         if record.exc_info:

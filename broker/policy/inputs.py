@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from broker.fiscal_code import normalize_person
 from broker.model import (
-    ACR_CNS,
-    ACR_PIN,
-    ACR_RANK,
-    ACR_SPID_L1,
-    ACR_SPID_L2,
-    ACR_SPID_L3,
     AuthEvent,
     ClientInfo,
     Frozen,
     Identity,
     Privilege,
+    acr_level,
 )
 
-LEVELS = {ACR_SPID_L1: 1, ACR_SPID_L2: 2, ACR_SPID_L3: 3}
-LEVEL_ACR = {v: k for k, v in LEVELS.items()}
-# What ``explain`` and policy tests assume when no level or acr is given.
-DEFAULT_ACR = {"pin": ACR_PIN, "spid": ACR_SPID_L2, "cie": ACR_SPID_L3, "cns": ACR_CNS}
-_AMR = {"cns": ("sc",)}
+if TYPE_CHECKING:
+    from providers.types import ProviderType
 
 
 class PolicyInput(Frozen):
@@ -40,24 +32,34 @@ class PolicyInput(Frozen):
 
 
 def level_of(acr: str | None) -> int | None:
-    """SPID/CIE level 1-3 of an acr, None for other acr values (PIN, CNS)."""
-    return LEVELS.get(acr or "")
+    """The profile's level 1-3 of an acr (SPID, CIE), None for others (PIN, CNS)."""
+    return acr_level(acr)
 
 
 def acr_for(provider: str, level: str | int | None) -> str:
-    """The acr for a ``--level`` given as 1/2/3, L2, SpidL2 or a full acr URI.
+    """The acr for a ``--level`` as an admin types it (1/2/3, L2, SpidL2, the URI), by the
+    provider type's own declaration. Raises ``ValueError`` for anything else."""
+    return _type(provider).acr_for(level)
 
-    Raises ``ValueError`` for anything else.
-    """
-    if level is None or level == "":
-        return DEFAULT_ACR.get(provider, ACR_SPID_L2)
-    text = str(level).strip()
-    if text in ACR_RANK:
-        return text
-    digits = text.lower().removeprefix("spid").removeprefix("l")
-    if digits.isdigit() and int(digits) in LEVEL_ACR:
-        return LEVEL_ACR[int(digits)]
-    raise ValueError(f"unknown level {text!r}: use 1, 2, 3 or one of {', '.join(ACR_RANK)}")
+
+def _names() -> set[str]:
+    from providers.types import policy_provider_names
+
+    return policy_provider_names()
+
+
+def _type(provider: str) -> ProviderType:
+    from providers.types import policy_provider_names, provider_types
+
+    types = provider_types()
+    kind = types.get(provider)
+    if kind is None:
+        owner = next((k for k in types.values() if provider in k.policy_names), None)
+        if owner is None:
+            raise ValueError(f"unknown provider {provider!r} (known: "
+                             f"{', '.join(sorted(policy_provider_names()))})")
+        kind = owner
+    return kind
 
 
 def make_input(*, provider: str, now: datetime, fiscal_code: str, acr: str | None = None,
@@ -66,13 +68,18 @@ def make_input(*, provider: str, now: datetime, fiscal_code: str, acr: str | Non
                idp: str | None = None) -> PolicyInput:
     """A ``PolicyInput`` from plain values, as ``explain`` and the YAML policy tests give them.
 
-    Raises ``InvalidFiscalCode`` or pydantic's ``ValidationError`` on bad values.
+    Raises ``InvalidFiscalCode``, pydantic's ``ValidationError`` or ``ValueError`` (an
+    unknown provider without an acr) on bad values.
     """
     cf = normalize_person(fiscal_code)
+    if acr:  # a provider no type declares may be tested too (deny by default), acr given
+        kind = _type(provider) if provider in _names() else None
+    else:
+        kind = _type(provider)
+        acr = kind.default_acr
     event = AuthEvent(
-        provider=provider, subject=cf, attributes=dict(attributes or {}),
-        acr=acr or DEFAULT_ACR.get(provider, ACR_SPID_L2),
-        amr=_AMR.get(provider, (provider,)), auth_time=now, idp=idp,
+        provider=provider, subject=cf, attributes=dict(attributes or {}), acr=acr,
+        amr=kind.amr if kind is not None else (provider,), auth_time=now, idp=idp,
     )
     person = Identity(**{**(identity or {}), "fiscal_code": cf})
     rp = dict(client or {})

@@ -40,7 +40,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from broker.directory.model import SERVICES
-from broker.model import ACR_RANK, Privilege
+from broker.model import Privilege, known_acrs
 
 SUPPORTED_VERSIONS = (1,)
 
@@ -66,8 +66,8 @@ class Allow(_Strict):
     @field_validator("acr")
     @classmethod
     def _known_acr(cls, value: str | None) -> str | None:
-        if value is not None and value not in ACR_RANK:
-            raise ValueError(f"unknown acr (known: {', '.join(ACR_RANK)})")
+        if value is not None and value not in known_acrs():
+            raise ValueError(f"unknown acr (known: {', '.join(known_acrs())})")
         return value
 
 

@@ -204,7 +204,7 @@ def schemas() -> tuple[Schema, ...]:
     """
     import importlib
 
-    from providers.base import provider_types
+    from providers.types import provider_types
 
     for module in _BROKER_REPOSITORIES:
         importlib.import_module(module)

@@ -16,9 +16,8 @@ from typing import ClassVar
 from fastapi import Request, Response
 
 from broker.errors import Text
-from broker.http.threads import in_thread
 from broker.model import AuthRequest
-from providers.base import ProviderServices
+from providers.base import LoginStep, ProviderServices, Refusal
 from providers.cie.config import CieConfig
 from providers.cie.errors import CIE_ERRORS, CieNoSingleLogout, CieUnknownIdp
 from providers.cie.metadata import build_metadata
@@ -28,8 +27,8 @@ from providers.spid.levels import SPID_LEVELS, required_acr
 
 
 class CieProvider(SamlServiceProvider):
-    """Implements ``providers.base.Provider`` (and ``ChoiceLookup``, ``LeavesOnStart``) for
-    CIE ID (SAML2)."""
+    """Implements ``providers.base.Provider`` for CIE ID (SAML2), with ``Callbacks``,
+    ``Choices``, ``LeavesOnStart``, ``HasButton`` and ``HasDemo``."""
 
     name = "cie"
     label = Text("Entra con CIE", "Sign in with CIE")
@@ -66,7 +65,7 @@ class CieProvider(SamlServiceProvider):
         return []
 
     def has_choice(self, choice_id: str) -> bool:
-        """``providers.base.ChoiceLookup``: no sub-choices, as ``choices()`` says."""
+        """``providers.base.Choices``: no sub-choices, as ``choices()`` says."""
         return False
 
     def leaves_on_start(self, hint: str | None) -> bool:
@@ -74,24 +73,19 @@ class CieProvider(SamlServiceProvider):
         page of ours when none is trusted, which is rare enough to show at /authorize)."""
         return True
 
-    async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
-        return await in_thread(self.start_here, request, auth, hint)
-
-    def start_here(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
-        """The AuthnRequest to the CIE IdP, or our error page (worker thread)."""
-        hub = self.services.hub()
+    def start(self, step: LoginStep, hint: str | None) -> Response | Refusal:
+        """The AuthnRequest to the CIE IdP, or our error page."""
         idp = self.idp()
         if idp is None:
-            return hub.fail(request, CieUnknownIdp(
-                "no CIE IdP: none or several trusted, and no idp_entity_id"), auth.tx_id)
+            return Refusal(CieUnknownIdp(
+                "no CIE IdP: none or several trusted, and no idp_entity_id"))
         if hint and hint != idp.entity_id:
-            return hub.fail(request, CieUnknownIdp("idp_hint names another IdP"), auth.tx_id)
-        return self.send_request(request, auth, idp)
+            return Refusal(CieUnknownIdp("idp_hint names another IdP"))
+        return self.send_request(step.auth, idp)
 
     def slo(self, request: Request) -> Response:
         """Declared in the metadata because the CIE schema requires it; no logout here."""
-        return self.services.hub().fail(request, CieNoSingleLogout("SAML logout message at "
-                                                                   "/cie/slo: not supported"))
+        raise CieNoSingleLogout("SAML logout message at /cie/slo: not supported")
 
 
 def create_cie_provider(cfg: CieConfig, services: ProviderServices) -> CieProvider:

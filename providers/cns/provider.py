@@ -2,9 +2,9 @@
 
 The steps, and why each exists:
 
-1. ``start`` (main site, ``/login/start/cns``) issues a random single-use challenge bound
-   to the pending login (``tx``) and shows "insert the card, then continue"; the link
-   leads to the card endpoint ``tls_url`` with the challenge.
+1. ``start`` (main site, ``/login/start/cns``, in the hub's worker thread) issues a random
+   single-use challenge bound to the pending login (``tx``) and shows "insert the card,
+   then continue"; the link leads to the card endpoint ``tls_url`` with the challenge.
 2. ``GET /cns/tls?c=...`` arrives through the nginx card server block, which asks the
    browser for a client certificate on a *new* TLS handshake (no session cache, no
    tickets, no keep-alive there) and puts the certificate in ``X-Varco-Client-Cert``.
@@ -13,9 +13,9 @@ The steps, and why each exists:
    (chain, dates by the broker clock, CRL/OCSP, codice fiscale) and stores the outcome
    under a second one-time token.
 3. ``GET /cns/done?r=...`` is back on the main site (the card endpoint may be another host,
-   whose cookies the broker never sees): the outcome is taken once and either handed to
-   ``hub.complete`` (which checks that ``tx`` belongs to this browser) or shown as a
-   readable error page with its 4xx status.
+   whose cookies the broker never sees): a callback (``providers.base.CallbackRoute``)
+   takes the outcome once and returns it to the hub (which checks that ``tx`` belongs to
+   this browser): the ``AuthEvent``, or a ``Refusal`` shown as a readable 4xx page.
 
 So a certificate only counts for the login whose challenge it came with, on a handshake
 made after that challenge was issued: a card pulled out and reinserted cannot be stood in
@@ -27,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
@@ -38,8 +39,9 @@ from broker.audit import AuditLog
 from broker.errors import BrokerError, Text
 from broker.fiscal_code import mask
 from broker.http.threads import in_thread
-from broker.model import ACR_CNS, AuthEvent, AuthRequest
-from providers.base import LoginHub, ProviderServices
+from broker.model import AuthEvent
+from providers.base import CallbackRoute, LoginStep, ProviderServices, Refusal, Returned
+from providers.cns.acr import ACR_CNS
 from providers.cns.chain import ChainVerifier, load_pem_bundle
 from providers.cns.config import CnsConfig
 from providers.cns.errors import ERRORS, CnsChallengeInvalid, CnsError, CnsUntrustedProxy
@@ -91,34 +93,31 @@ class CnsProvider:
                              for p in config.trusted_proxies)
         self._router = APIRouter()
         self._router.add_api_route("/tls", self.tls, methods=["GET"], name="cns_tls")
-        self._router.add_api_route("/done", self.done, methods=["GET"], name="cns_done")
 
     @property
     def router(self) -> APIRouter:
         return self._router
 
-    @property
-    def hub(self) -> LoginHub:
-        return self.services.hub()
-
-    def choices(self) -> list[dict[str, str]]:
-        return []
+    def callbacks(self) -> list[CallbackRoute]:
+        """``providers.base.Callbacks``: the browser back on the main site."""
+        return [CallbackRoute("/done", ("GET",), self.done)]
 
     # -- step 1: the challenge ---------------------------------------------------------
 
-    async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
+    def start(self, step: LoginStep, hint: str | None) -> Response:
+        auth = step.auth
         challenge = secrets.token_urlsafe(32)
-        await in_thread(self.services.ephemeral.put, CHALLENGES, challenge,
-                        Challenge(tx=auth.tx_id).model_dump_json(),
-                        self.config.challenge_ttl)
-        root = request.scope.get("root_path", "")
+        self.services.ephemeral.put(CHALLENGES, challenge,
+                                    Challenge(tx=auth.tx_id).model_dump_json(),
+                                    self.config.challenge_ttl)
+        root = step.request.scope.get("root_path", "")
         context = {
             "tx": auth.tx_id,
             "card_url": f"{self.config.tls_url}?c={quote(challenge, safe='')}",
             "chooser_url": f"{root}/login?tx={quote(auth.tx_id, safe='')}",
             "minutes": max(1, self.config.challenge_ttl // 60),
         }
-        return self.hub.render(request, "cns_start.html", context)
+        return self.services.pages.page(step.request, "cns_start.html", context)
 
     # -- step 2: the card handshake, through nginx -------------------------------------
 
@@ -137,13 +136,13 @@ class CnsProvider:
                 f"certificate endpoint called from untrusted address "
                 f"{request.client.host if request.client else '?'}")
             await in_thread(self._audit_refusal, error, None)
-            return self.hub.fail(request, error)
+            raise error
         raw = await in_thread(self.services.ephemeral.take, CHALLENGES,
                               request.query_params.get("c", "")[:128])
         if raw is None:
             error = CnsChallengeInvalid("unknown, expired or already used challenge")
             await in_thread(self._audit_refusal, error, None)
-            return self.hub.fail(request, error)
+            raise error
         tx = Challenge.model_validate_json(raw).tx
         try:
             card = await in_thread(self._verify, request.headers.get(CERT_HEADER))
@@ -157,7 +156,7 @@ class CnsProvider:
         token = secrets.token_urlsafe(32)
         await in_thread(self.services.ephemeral.put, OUTCOMES, token,
                         outcome.model_dump_json(), OUTCOME_TTL)
-        response = RedirectResponse(f"{self.services.base_url()}/cns/done?r={token}",
+        response = RedirectResponse(f"{self.services.base_url}/cns/done?r={token}",
                                     status_code=303)
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -184,18 +183,17 @@ class CnsProvider:
 
     # -- step 3: back on the main site -------------------------------------------------
 
-    async def done(self, request: Request) -> Response:
-        raw = await in_thread(self.services.ephemeral.take, OUTCOMES,
-                              request.query_params.get("r", "")[:128])
+    def done(self, request: Request, fields: Mapping[str, str]) -> Returned:
+        raw = self.services.ephemeral.take(OUTCOMES, fields.get("r", "")[:128])
         if raw is None:
-            return self.hub.fail(request, CnsChallengeInvalid("unknown or used outcome token"))
+            return Returned(None, Refusal(CnsChallengeInvalid("unknown or used outcome token")))
         outcome = Outcome.model_validate_json(raw)
         if outcome.event is not None:
-            return await self.hub.complete(request, outcome.tx, outcome.event)
+            return Returned(outcome.tx, outcome.event)
         error = ERRORS.get(outcome.error or "", CnsError)(outcome.detail or "")
         if outcome.error_id:
             error.error_id = outcome.error_id  # the id already written in the audit trail
-        return self.hub.fail(request, error, outcome.tx)
+        return Returned(outcome.tx, Refusal(error))
 
 
 def create_cns_provider(config: CnsConfig, services: ProviderServices) -> CnsProvider:

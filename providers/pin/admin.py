@@ -1,6 +1,6 @@
 """The PIN back office as a JSON API under ``/admin/pin``, for admin clients only.
 
-Every route depends on ``require_admin``: ``admin:pin`` for the back office,
+Every route depends on ``AdminAuth.require``: ``admin:pin`` for the back office,
 ``contact-center`` for telephone-PIN checks. Every change names the operator: the
 authenticated admin client id plus the ``operator`` field of the body (the person at
 the desk), and a ``reason``; both go to the audit trail and the practice history.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from broker.admin.auth import AdminCaller, require_admin
+from broker.admin.auth import AdminCaller
 from broker.errors import BadRequest, InvalidFiscalCode, NotFound, Text
 from broker.fiscal_code import normalize_person
 from broker.http.threads import in_thread
@@ -85,8 +85,8 @@ def admin_router(provider: PinProvider) -> APIRouter:
     router = APIRouter(prefix="/admin/pin")
     life = provider.lifecycle
     assert life is not None
-    back_office = Depends(require_admin("admin:pin"))
-    contact_center = Depends(require_admin("contact-center"))
+    back_office = Depends(provider.services.admin.require("admin:pin"))
+    contact_center = Depends(provider.services.admin.require("contact-center"))
 
     @router.get("/persons/{fiscal_code}")
     def history(fiscal_code: str, caller: AdminCaller = back_office) -> JSONResponse:

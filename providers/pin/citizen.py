@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 
-from broker.errors import BrokerError, InvalidFiscalCode, Text
+from broker.errors import InvalidFiscalCode, Text
 from broker.fiscal_code import mask, normalize_person
 from broker.http.threads import in_thread
-from broker.model import ACR_PIN, AuthEvent, ClientInfo, Decision, Identity
+from broker.model import AuthEvent, ClientInfo, Decision, Identity
 from broker.policy import PolicyInput
+from providers.pin.acr import ACR_PIN
 from providers.pin.lifecycle import (
     LifecycleError,
     NewRequest,
@@ -219,15 +220,12 @@ class CitizenPages:
         return show
 
     async def _form(self, request: Request) -> Any:
-        return await checked_form(self.p.hub, request)
+        return await checked_form(self.p.pages, request)
 
     # -- request ---------------------------------------------------------------------
 
     async def request_post(self, request: Request) -> Response:
-        try:
-            form = await self._form(request)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        form = await self._form(request)
         values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
         try:
             cf = _cf(form)
@@ -256,12 +254,9 @@ class CitizenPages:
         except FieldError as exc:
             return render_form(self.p, request, REQUEST_PAGE, values=values, error=exc.message,
                                error_field=exc.field, status=400)
-        try:
-            await in_thread(self.p.limiter.check, "request", cf, client_address(request))
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        await in_thread(self.p.limiter.check, "request", cf, client_address(request))
         now = self.p.services.clock.now()
-        decision = eligibility(request.app.state.ctx.policy.engine, cf, residence,
+        decision = eligibility(self.p.services.policy.engine, cf, residence,
                                document == "yes", now)
         if not decision.allow:
             log.info("pin request refused by policy for %s (%s)", mask(cf), decision.reason)
@@ -289,10 +284,7 @@ class CitizenPages:
     # -- activation --------------------------------------------------------------------
 
     async def activate_post(self, request: Request) -> Response:
-        try:
-            form = await self._form(request)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        form = await self._form(request)
         values = {"fiscal_code": text(form, "fiscal_code"),
                   "health_card_expiry": text(form, "health_card_expiry")}
         try:
@@ -305,11 +297,8 @@ class CitizenPages:
         except FieldError as exc:
             return render_form(self.p, request, ACTIVATE_PAGE, values=values,
                                error=exc.message, error_field=exc.field, status=400)
-        try:
-            await in_thread(self.p.limiter.check, "activate", cf,
-                            client_address(request))
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        await in_thread(self.p.limiter.check, "activate", cf,
+                        client_address(request))
         refused = await in_thread(self.p.count_attempt, cf)
         if refused is not None:
             return render_form(self.p, request, ACTIVATE_PAGE, values=values, error=refused,
@@ -332,10 +321,7 @@ class CitizenPages:
     # -- duplicate letter and revocation ---------------------------------------------------
 
     async def duplicate_post(self, request: Request) -> Response:
-        try:
-            form = await self._form(request)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        form = await self._form(request)
         values = {"fiscal_code": text(form, "fiscal_code"),
                   "practice_number": text(form, "practice_number")}
         try:
@@ -346,8 +332,6 @@ class CitizenPages:
         except FieldError as exc:
             return render_form(self.p, request, DUPLICATE_PAGE, values=values,
                                error=exc.message, error_field=exc.field, status=400)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
         try:
             await in_thread(self.p.lifecycle.reissue_letter, cf, practice.upper(),
                             actor="citizen", reason="letter not received")
@@ -362,10 +346,7 @@ class CitizenPages:
             "post. The previous PIN is no longer valid.")])
 
     async def revoke_post(self, request: Request) -> Response:
-        try:
-            form = await self._form(request)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        form = await self._form(request)
         values = {k: text(form, k) for k in ("fiscal_code", "mobile_phone", "email", "pec")}
         try:
             cf = _cf(form)
@@ -374,8 +355,6 @@ class CitizenPages:
         except FieldError as exc:
             return render_form(self.p, request, REVOKE_PAGE, values=values, error=exc.message,
                                error_field=exc.field, status=400)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
 
         def revoke() -> None:
             if self.p.lifecycle.contacts_match(cf, mobile=mobile, email=email, pec=pec):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 
-from broker.errors import BrokerError, Text
+from broker.errors import Text
 from broker.fiscal_code import mask
 from broker.http.forms import MAX_BODY_BYTES
 from broker.http.threads import in_thread
@@ -77,11 +77,8 @@ class ConversionPages:
 
     async def post(self, request: Request) -> Response:
         limit = self.p.config.upload_max_bytes
-        try:
-            form: Any = await request.form(max_files=2, max_fields=10)
-            self.p.hub.verify_csrf(request, text(form, "csrf_token") or None)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        form: Any = await request.form(max_files=2, max_fields=10)
+        self.p.pages.verify_csrf(request, text(form, "csrf_token") or None)
         values = {"fiscal_code": text(form, "fiscal_code")}
         try:
             cf = _cf(form)
@@ -97,11 +94,8 @@ class ConversionPages:
         except FieldError as exc:
             return render_form(self.p, request, PAGE, values=values, error=exc.message,
                                error_field=exc.field, status=400)
-        try:
-            await in_thread(self.p.limiter.check, "conversion", cf,
-                            client_address(request))
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        await in_thread(self.p.limiter.check, "conversion", cf,
+                        client_address(request))
         outcome = await in_thread(self.p._check, cf, pin)
         from providers.pin.provider import Result
 

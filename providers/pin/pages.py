@@ -15,6 +15,7 @@ from fastapi import Request, Response
 from broker.errors import Text
 
 if TYPE_CHECKING:
+    from providers.base import Pages
     from providers.pin.provider import PinProvider
 
 
@@ -46,10 +47,10 @@ def text(form: Any, name: str, limit: int = 200) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
-async def checked_form(hub: Any, request: Request) -> Any:
+async def checked_form(pages: Pages, request: Request) -> Any:
     """The posted form, once its CSRF token is this browser's (else ``CsrfError``)."""
     form = await request.form()
-    hub.verify_csrf(request, text(form, "csrf_token") or None)
+    pages.verify_csrf(request, text(form, "csrf_token") or None)
     return form
 
 
@@ -60,7 +61,7 @@ def render_form(provider: PinProvider, request: Request, page: FormPage, *,
     context = {"page": page, "action": f"{root}{page.action}", "values": values or {},
                "error": error, "error_field": error_field,
                "links": provider.citizen_links(request)}
-    return provider.hub.render(request, "pin_form.html", context, status=status)
+    return provider.pages.page(request, "pin_form.html", context, status=status)
 
 
 def render_notice(provider: PinProvider, request: Request, title: Text, paragraphs:
@@ -72,4 +73,4 @@ def render_notice(provider: PinProvider, request: Request, title: Text, paragrap
                "facts": facts or [], "then": then,
                "then_action": f"{root}{then.action}" if then else "",
                "values": {}, "links": provider.citizen_links(request)}
-    return provider.hub.render(request, "pin_notice.html", context, status=status)
+    return provider.pages.page(request, "pin_notice.html", context, status=status)

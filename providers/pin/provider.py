@@ -1,18 +1,21 @@
-"""The PIN login: the form, its checks, and the hand-over of an ``AuthEvent`` to the hub.
+"""The PIN login: the form, its checks, and the ``AuthEvent`` it returns to the hub.
 
 Order of the checks on POST /pin/login, and why:
 
-1. CSRF, then the pending login (``hub.pending``): nothing else is looked at for a forged
-   or stale form.
+1. CSRF, then the pending login (the hub checks both before the step is called):
+   nothing else is looked at for a forged or stale form.
 2. The codice fiscale's shape and check character: a typo gets a clear message and is not
    counted (it cannot be a guess at anyone's PIN).
 3. One attempt is counted *before* the PIN is checked (``PinStore.record_failure``), and
    undone on success: parallel guesses cannot go past the limit. While locked, the PIN is
    not even checked, for a real codice fiscale or an unknown one alike.
-4. One argon2id verification in the thread pool, against the stored hash or a dummy:
-   unknown codice fiscale and wrong PIN cost the same and get the same page.
+4. One argon2id verification, against the stored hash or a dummy: unknown codice fiscale
+   and wrong PIN cost the same and get the same page.
 5. Only after the right PIN: expiry (renewal page), then the initial 16-character PIN
-   (choose the 8-character one), then ``hub.complete``.
+   (choose the 8-character one), then the ``AuthEvent``.
+
+The login steps run in the worker thread the hub hops to, once per request (SQLite and
+argon2id block): each returns a page of ours, an ``AuthEvent`` or a ``Refusal``.
 """
 
 from __future__ import annotations
@@ -28,19 +31,19 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
 
-from broker.errors import (
-    AuthenticationFailed,
-    BrokerError,
-    InvalidFiscalCode,
-    LoginExpired,
-    Text,
-)
+from broker.errors import AuthenticationFailed, BrokerError, InvalidFiscalCode, LoginExpired, Text
 from broker.fiscal_code import mask, normalize_person
-from broker.http.fastlane import HotRoute
-from broker.http.forms import BadForm, form_pairs
-from broker.http.threads import in_thread
-from broker.model import ACR_PIN, AuthEvent, AuthRequest
-from providers.base import LoginHub, ProviderServices
+from broker.model import AuthEvent
+from providers.base import (
+    BackgroundJob,
+    LoginStep,
+    Pages,
+    ProviderServices,
+    Refusal,
+    StepResult,
+    StepRoute,
+)
+from providers.pin.acr import ACR_PIN
 from providers.pin.change import (
     PendingChange,
     begin_change,
@@ -113,7 +116,11 @@ def _field(form: Any, name: str) -> str:
 
 
 class PinProvider:
-    """The ``pin`` provider: the institute's own PIN, checked against ``PinStore``."""
+    """The ``pin`` provider: the institute's own PIN, checked against ``PinStore``.
+
+    Capabilities (``providers.base``): ``Steps`` (the form, its POST, the new PIN),
+    ``HasAdminRoutes`` (the back office), ``HasBackgroundJobs`` (the outbox).
+    """
 
     name = "pin"
     label = Text("PIN dell'Istituto (residenti all'estero)",
@@ -132,19 +139,9 @@ class PinProvider:
         self.limiter = RateLimiter(services.ephemeral, config.rate_limit_per_fiscal_code,
                                    config.rate_limit_per_address,
                                    config.rate_limit_window_seconds)
-        # The outbox worker runs while the app runs: started and stopped with its lifespan.
-        self._router = APIRouter(
-            on_startup=[worker.start] if worker else [],
-            on_shutdown=[worker.stop] if worker else [])
-        self._router.add_api_route("/login", self.login_form, methods=["GET"],
-                                   name="pin_login_form")
-        self._router.add_api_route("/new-pin", self.change_post, methods=["POST"],
-                                   name="pin_new_pin")
-        self._router.add_api_route("/cancel", self.cancel_post, methods=["POST"],
-                                   name="pin_cancel")
-        self.admin_router: APIRouter | None = None
+        self.pages: Pages = services.pages
+        self._router = APIRouter()
         if lifecycle is not None:
-            from providers.pin.admin import admin_router
             from providers.pin.citizen import CitizenPages
             from providers.pin.conversion import ConversionPages
             from providers.pin.recovery import RecoveryPages
@@ -153,19 +150,30 @@ class PinProvider:
             for pages in (CitizenPages(self), RecoveryPages(self), ConversionPages(self),
                           TelephonePages(self)):
                 pages.register(self._router)
-            # JSON back-office API under /admin/pin (mounted by the app without a prefix).
-            self.admin_router = admin_router(self)
 
     @property
     def router(self) -> APIRouter:
         return self._router
 
-    @property
-    def hub(self) -> LoginHub:
-        return self.services.hub()
+    def admin_router(self) -> APIRouter:
+        """``HasAdminRoutes``: the back office and the contact center, a JSON API under
+        ``/admin/pin`` (none without the lifecycle)."""
+        if self.lifecycle is None:
+            return APIRouter()
+        from providers.pin.admin import admin_router
 
-    def choices(self) -> list[dict[str, str]]:
-        return []
+        return admin_router(self)
+
+    def background_jobs(self) -> list[BackgroundJob]:
+        """``HasBackgroundJobs``: the outbox worker runs while the app runs."""
+        return [self.worker] if self.worker is not None else []
+
+    def steps(self) -> list[StepRoute]:
+        """``Steps``: the form's POST is on every PIN login, so on the fast lane."""
+        return [StepRoute("/login", ("GET",), self.form_again),
+                StepRoute("/login", ("POST",), self.login, hot=True),
+                StepRoute("/new-pin", ("POST",), self.change),
+                StepRoute("/cancel", ("POST",), self.cancel)]
 
     def citizen_links(self, request: Request) -> list[tuple[str, Text]]:
         """The PIN services a citizen page links to (the layout's "other PIN services")."""
@@ -194,24 +202,23 @@ class PinProvider:
 
     # -- pages -------------------------------------------------------------------------
 
-    async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
+    def start(self, step: LoginStep, hint: str | None) -> Response:
         """The PIN form; a valid codice fiscale in ``login_hint`` is filled in."""
         prefill = ""
-        if auth.login_hint:
+        if step.auth.login_hint:
             try:
-                prefill = normalize_person(auth.login_hint)
+                prefill = normalize_person(step.auth.login_hint)
             except InvalidFiscalCode:
                 prefill = ""
-        return self._form(request, auth.tx_id, prefill)
+        return self._form(step.request, step.tx, prefill)
 
-    async def login_form(self, request: Request) -> Response:
+    def form_again(self, step: LoginStep) -> StepResult:
         """GET /pin/login?tx=...: the form again (links from the renewal and error pages)."""
-        tx = request.query_params.get("tx", "")
-        try:
-            auth = await in_thread(self.hub.pending, request, tx)
-        except BrokerError as exc:
-            return self.hub.fail(request, exc, tx or None)
-        return await self.start(request, auth, None)
+        return self.start(step, None)
+
+    def cancel(self, step: LoginStep) -> StepResult:
+        """"Return to the service": the citizen gives up; the RP gets ``access_denied``."""
+        return Refusal(BrokerError("cancelled at the PIN form"), cancelled=True)
 
     def _paths(self, request: Request, tx: str) -> dict[str, str]:
         root = request.scope.get("root_path", "")
@@ -232,51 +239,34 @@ class PinProvider:
               status: int = 200) -> Response:
         context = {"tx": tx, "fiscal_code": fiscal_code, "error": error,
                    "error_field": error_field, **self._paths(request, tx)}
-        return self.hub.render(request, "pin_login.html", context, status=status)
+        return self.pages.page(request, "pin_login.html", context, status=status)
 
     def _change_form(self, request: Request, tx: str, token: str, *,
                      error: Text | None = None, status: int = 200) -> Response:
         context = {"tx": tx, "change_token": token, "error": error,
                    "pin_length": 8, **self._paths(request, tx)}
-        return self.hub.render(request, "pin_change.html", context, status=status)
+        return self.pages.page(request, "pin_change.html", context, status=status)
 
     # -- POST /pin/login ---------------------------------------------------------------
 
-    def hot_routes(self) -> list[HotRoute]:
-        """The PIN form's POST, on every PIN login: on the fast lane (``broker.http.fastlane``)."""
-        return [HotRoute("/login", self.login_post, ("POST",))]
-
-    async def login_post(self, request: Request) -> Response:
+    def login(self, step: LoginStep) -> StepResult:
+        request, tx, form = step.request, step.tx, step.form
+        typed_cf = form.get("fiscal_code", "")[:64]
+        pin = _SPACES.sub("", form.get("pin", ""))
         try:
-            form = dict(await form_pairs(request))  # a repeated field: the last one
-        except BadForm as exc:
-            return self.hub.fail(request, exc)
-        tx = _field(form, "tx")
-        try:
-            self.hub.verify_csrf(request, _field(form, "csrf_token") or None)
-        except BrokerError as exc:
-            return self.hub.fail(request, exc, tx or None)
-        typed_cf = _field(form, "fiscal_code")[:64]
-        pin = _SPACES.sub("", _field(form, "pin"))
-        try:
-            cf: str | None = normalize_person(typed_cf)
-            malformed = None
-        except InvalidFiscalCode as exc:
-            cf, malformed = None, exc
-        # One thread-pool call: the pending login, the check and, when the PIN is right,
-        # the whole completion (SQLite and argon2id block; a hop costs as much as a query).
-        outcome = await in_thread(self._attempt, request, tx, cf, pin)
-        if isinstance(outcome, Response):
-            return outcome
-        if malformed is not None:
+            cf = normalize_person(typed_cf)
+        except InvalidFiscalCode as malformed:
             log.info("pin login: malformed codice fiscale (%s)", malformed.detail)
             return self._form(request, tx, typed_cf.strip(), error=malformed.message,
                               error_field="fiscal_code", status=400)
-        if outcome is None:
-            return self._form(request, tx, cf or "", error=MISSING_PIN, error_field="pin",
+        if not pin:
+            return self._form(request, tx, cf, error=MISSING_PIN, error_field="pin",
                               status=400)
-        assert cf is not None
+        outcome = self._check(cf, pin)
         lock = outcome.lockout
+        if outcome.result is Result.OK:
+            assert outcome.account is not None
+            return self._event(outcome.account)
         if outcome.result is Result.LOCKED and lock.locked_until:
             message = _fmt(LOCKED, until=until_text(lock.locked_until))
             return self._locked(request, tx, cf, message, lock.locked_until)
@@ -294,37 +284,16 @@ class PinProvider:
             if self.lifecycle is not None:
                 from providers.pin.recovery import begin_renewal
 
-                renew_token = await in_thread(
-                    begin_renewal, self.services.ephemeral, cf)
+                renew_token = begin_renewal(self.services.ephemeral, cf)
             context = {"tx": tx, "renewal_url": self.config.renewal_url,
                        "renew_token": renew_token,
                        "expired_on": account.credential.expires_at.astimezone(ROME)
                        .strftime("%d/%m/%Y"), **self._paths(request, tx)}
-            return self.hub.render(request, "pin_expired.html", context, status=403)
-        if outcome.result is Result.INITIAL:
-            token = await in_thread(
-                begin_change, self.services.ephemeral, tx=tx, fiscal_code=cf,
-                credential_id=account.credential.id, initial_pin=pin,
-                ttl=self.config.change_timeout)
-            return self._change_form(request, tx, token)
-        raise AssertionError(f"unhandled PIN outcome {outcome.result}")  # OK: in _attempt
-
-    def _attempt(self, request: Request, tx: str, cf: str | None, pin: str
-                 ) -> Response | Outcome | None:
-        """In a worker thread: the pending login (else its error page), then the check;
-        a right PIN completes the login here. None: nothing to check (no valid codice
-        fiscale or no PIN), the form says what is missing."""
-        try:
-            self.hub.pending(request, tx)
-        except BrokerError as exc:
-            return self.hub.fail(request, exc, tx or None)
-        if cf is None or not pin:
-            return None
-        outcome = self._check(cf, pin)
-        if outcome.result is Result.OK:
-            assert outcome.account is not None
-            return self.hub.complete_here(request, tx, self._event(outcome.account))
-        return outcome
+            return self.pages.page(request, "pin_expired.html", context, status=403)
+        token = begin_change(self.services.ephemeral, tx=tx, fiscal_code=cf,
+                             credential_id=account.credential.id, initial_pin=pin,
+                             ttl=self.config.change_timeout)
+        return self._change_form(request, tx, token)
 
     def _locked(self, request: Request, tx: str, cf: str, message: Text,
                 until: datetime) -> Response:
@@ -392,28 +361,22 @@ class PinProvider:
 
     # -- POST /pin/new-pin -------------------------------------------------------------
 
-    async def change_post(self, request: Request) -> Response:
-        """First login: store the chosen 8-character PIN, then complete the login with it."""
-        form = await request.form()
-        tx = _field(form, "tx")
-        try:
-            self.hub.verify_csrf(request, _field(form, "csrf_token") or None)
-            await in_thread(self.hub.pending, request, tx)
-        except BrokerError as exc:
-            return self.hub.fail(request, exc, tx or None)
-        token = _field(form, "change_token")
-        change = await in_thread(load_change, self.services.ephemeral, token, tx)
+    def change(self, step: LoginStep) -> StepResult:
+        """First login: store the chosen 8-character PIN, then sign in with it."""
+        tx, form = step.tx, step.form
+        token = form.get("change_token", "")
+        change = load_change(self.services.ephemeral, token, tx)
         if change is None:
-            return self.hub.fail(request, LoginExpired("pin change: unknown or foreign token",
-                                                       message=CHANGE_EXPIRED), tx)
-        problem = check_new_pin(_field(form, "new_pin"), _field(form, "new_pin_confirm"), change)
+            return Refusal(LoginExpired("pin change: unknown or foreign token",
+                                        message=CHANGE_EXPIRED))
+        new_pin = form.get("new_pin", "")
+        problem = check_new_pin(new_pin, form.get("new_pin_confirm", ""), change)
         if problem is not None:
-            return self._change_form(request, tx, token, error=problem, status=400)
-        account = await in_thread(self._replace, change, _field(form, "new_pin"))
+            return self._change_form(step.request, tx, token, error=problem, status=400)
+        account = self._replace(change, new_pin)
         if account is None:
-            return self.hub.fail(request, LoginExpired("pin change: stale step",
-                                                       message=CHANGE_EXPIRED), tx)
-        return await self.hub.complete(request, tx, self._event(account))
+            return Refusal(LoginExpired("pin change: stale step", message=CHANGE_EXPIRED))
+        return self._event(account)
 
     def _replace(self, change: PendingChange, new_pin: str) -> PinAccount | None:
         """Hash and store the new PIN, once; None when the step was already used or stale."""
@@ -429,18 +392,6 @@ class PinProvider:
             return None
         log.info("pin of %s: initial PIN replaced at first login", mask(change.fiscal_code))
         return self.store.get(change.fiscal_code)
-
-    # -- POST /pin/cancel --------------------------------------------------------------
-
-    async def cancel_post(self, request: Request) -> Response:
-        """"Return to the service": the citizen gives up; the RP gets ``access_denied``."""
-        form = await request.form()
-        tx = _field(form, "tx")
-        try:
-            self.hub.verify_csrf(request, _field(form, "csrf_token") or None)
-            return await in_thread(self.hub.cancel, request, tx)
-        except BrokerError as exc:
-            return self.hub.fail(request, exc, tx or None)
 
 
 def create_pin_provider(config: PinConfig, services: ProviderServices) -> PinProvider:
@@ -461,7 +412,7 @@ def create_pin_provider(config: PinConfig, services: ProviderServices) -> PinPro
     outbox = Outbox(services.db, Sealer.from_environment(services.data_dir,
                                                          config.outbox.key_env))
     worker = build_worker(outbox, config.outbox, services.data_dir, services.clock, TEMPLATES)
-    from broker.ops.service import METRICS
+    from broker.ops.metrics import METRICS
 
     METRICS.add_gauge("varco_outbox_backlog", "Notifications waiting to be delivered.",
                       lambda: float(outbox.counts().get("pending", 0)))

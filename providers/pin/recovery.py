@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 
-from broker.errors import BrokerError, LoginExpired, Text
+from broker.errors import LoginExpired, Text
 from broker.fiscal_code import mask
 from broker.http.threads import in_thread
 from broker.store.base import EphemeralStore
@@ -90,13 +90,10 @@ class RecoveryPages:
         return render_form(self.p, request, RECOVERY_PAGE)
 
     async def _form(self, request: Request) -> Any:
-        return await checked_form(self.p.hub, request)
+        return await checked_form(self.p.pages, request)
 
     async def recovery_post(self, request: Request) -> Response:
-        try:
-            form = await self._form(request)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        form = await self._form(request)
         values = {k: text(form, k) for k in ("fiscal_code", "mobile_phone", "email", "pec")}
         try:
             cf = _cf(form)
@@ -106,8 +103,6 @@ class RecoveryPages:
         except FieldError as exc:
             return render_form(self.p, request, RECOVERY_PAGE, values=values,
                                error=exc.message, error_field=exc.field, status=400)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
 
         def start() -> None:
             if not self.p.lifecycle.contacts_match(cf, mobile=mobile, email=email, pec=pec):
@@ -126,10 +121,7 @@ class RecoveryPages:
             "below within 30 minutes.")], then=CODE_PAGE)
 
     async def confirm_post(self, request: Request) -> Response:
-        try:
-            form = await self._form(request)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        form = await self._form(request)
         values = {"fiscal_code": text(form, "fiscal_code")}
         try:
             cf = _cf(form)
@@ -138,8 +130,6 @@ class RecoveryPages:
         except FieldError as exc:
             return render_form(self.p, request, CODE_PAGE, values=values, error=exc.message,
                                error_field=exc.field, status=400)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
         given = re.sub(r"\s", "", text(form, "recovery_code"))
 
         def confirm() -> str | None:
@@ -168,16 +158,13 @@ class RecoveryPages:
             facts=[(T("Numero di pratica", "Practice number"), practice)])
 
     async def renew_post(self, request: Request) -> Response:
-        try:
-            form = await self._form(request)
-            cf = await in_thread(self.p.services.ephemeral.take, NS_RENEW,
-                                 text(form, "renew_token"))
-            if cf is None:
-                raise LoginExpired("pin renewal: unknown or used token")
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        form = await self._form(request)
+        cf = await in_thread(self.p.services.ephemeral.take, NS_RENEW,
+                             text(form, "renew_token"))
+        if cf is None:
+            raise LoginExpired("pin renewal: unknown or used token")
         person = await in_thread(self.p.store.get_person, cf)
-        decision = eligibility(request.app.state.ctx.policy.engine, cf,
+        decision = eligibility(self.p.services.policy.engine, cf,
                                person.residence if person else None,
                                person.italian_document if person else None,
                                self.p.services.clock.now())

@@ -1,7 +1,7 @@
 """The telephone PIN: made by a citizen signed in with SPID, CIE or CNS, for the contact center.
 
-The page reads the browser's broker session through the hub; a session holding only a
-PIN login is refused (the telephone PIN must rest on a stronger identity). The PIN is
+The page reads the browser's broker session (``ProviderServices.sessions``); a session
+holding only a PIN login is refused (the telephone PIN must rest on a stronger identity). The PIN is
 shown once and only its hash is kept; it lasts one day, one week, one month or three
 months and can be revoked from the same page. It never opens a web session: the login
 policy denies ``pin_kind: telephone`` and the web login never even looks at it (it is on
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 
-from broker.errors import BrokerError, Text
+from broker.errors import Text
 from broker.http.threads import in_thread
 from broker.model import BrokerSession
 from providers.pin.pages import Field, FormPage, render_form, render_notice, text
@@ -68,7 +68,7 @@ class TelephonePages:
         router.add_api_route("/telephone/revoke", self.revoke, methods=["POST"])
 
     def _who(self, request: Request) -> str | None:
-        return strong_fiscal_code(self.p.hub.session(request))
+        return strong_fiscal_code(self.p.services.sessions.current(request))
 
     def _refuse(self, request: Request) -> Response:
         return render_notice(self.p, request, PAGE.title, [NEED_STRONG], status=403,
@@ -89,11 +89,8 @@ class TelephonePages:
                     expires.strftime("%Y-%m-%d %H:%M"))], then=REVOKE_PAGE)
 
     async def issue(self, request: Request) -> Response:
-        try:
-            form = await request.form()
-            self.p.hub.verify_csrf(request, text(form, "csrf_token") or None)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        form = await request.form()
+        self.p.pages.verify_csrf(request, text(form, "csrf_token") or None)
         cf = await in_thread(self._who, request)
         if cf is None:
             return self._refuse(request)
@@ -114,11 +111,8 @@ class TelephonePages:
                     expires.strftime("%Y-%m-%d %H:%M"))])
 
     async def revoke(self, request: Request) -> Response:
-        try:
-            form = await request.form()
-            self.p.hub.verify_csrf(request, text(form, "csrf_token") or None)
-        except BrokerError as exc:
-            return self.p.hub.fail(request, exc)
+        form = await request.form()
+        self.p.pages.verify_csrf(request, text(form, "csrf_token") or None)
         cf = await in_thread(self._who, request)
         if cf is None:
             return self._refuse(request)

@@ -1,23 +1,23 @@
 """The service-provider half SPID and CIE share: signed AuthnRequest out, ACS in, AuthEvent.
 
-Order at the ACS, and why:
+The ACS is a callback the hub serves (``providers.base.CallbackRoute``, cross-site: the
+IdP's POST carries none of our SameSite=Lax cookies, and the hub recognises the browser
+by its return cookie or re-enters the POST as a GET). What happens here, in order:
 
-1. Decode and read only ``InResponseTo``; ``take`` the pending request it names (single
-   use: a replayed or unsolicited response finds nothing). The pending request names
-   the browser's login (``tx``), the IdP it went to, its IssueInstant and its level.
-2. ``hub.pending`` proves the login belongs to this browser (cookie binding). A POST
-   from the IdP's site carries no SameSite=Lax cookie of ours, only the SameSite=None
-   return cookie set with the AuthnRequest (path: the ACS): when it names the browser
-   kept with the pending request, the hub adopts that browser, its session and its
-   language (``hub.adopt``) and the login completes in this request. Without it (a
-   browser that refused a Secure cookie on plain http) the POST is parked and re-entered
-   as a single-use GET of ourselves (``hub.park_cross_site_post``).
+1. Decode, parse once, read ``InResponseTo``; look up the pending request it names (a
+   response nobody asked for, or one whose request expired, finds nothing). The pending
+   request names the login (``tx``), the IdP it went to, its IssueInstant, its level.
+2. ``RelayState`` must be the one sent with the request.
 3. The full validation of ``providers.saml.response`` against the IdP's metadata
    certificates (signature, wrapping, times with the injected clock, audience, level),
    with the profile's own expectations (issuer Format, levels, attributes).
-4. The assertion ID goes into the shared replay cache (``add``) until it expires.
-5. ``hub.complete`` with the ``AuthEvent``. Every refusal is our own 4xx page; the
-   IdP's failure statuses go to the profile's ``idp_status`` (cancel -> ``hub.cancel``).
+4. The ``AuthEvent`` carries two single-use marks the hub spends in the login's commit:
+   the ``InResponseTo`` (one login per request) and the assertion ID (one login per
+   assertion, until it expires). A replay is refused then; a crash before the commit
+   leaves the response usable for the browser's retry.
+
+Every refusal is a ``Refusal`` with the profile's readable page; the IdP's failure
+statuses go to the profile's ``idp_status`` (25, cancelled: back to the RP).
 """
 
 from __future__ import annotations
@@ -26,22 +26,18 @@ import hmac
 import json
 import logging
 import secrets
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from lxml import etree
 
-from broker.errors import BrokerError
-from broker.http.fastlane import HotRoute
-from broker.http.forms import form_pairs
-from broker.http.threads import in_thread
-from broker.model import AuthEvent, AuthRequest, ReturnBinding
-from providers.base import ProviderServices
+from broker.model import AuthEvent, AuthRequest, SingleUse
+from providers.base import CallbackRoute, ProviderServices, Refusal, Returned
 from providers.saml.authn import (
     build_authn_request,
     choose_sso,
@@ -50,27 +46,13 @@ from providers.saml.authn import (
     post_form,
 )
 from providers.saml.certs import ensure_keys, load_rollover_certs
+from providers.saml.errors import SamlError
 from providers.saml.idp_registry import IdpInfo, IdpRegistry
-from providers.saml.response import (
-    Expected,
-    LevelTooLow,
-    SamlAssertion,
-    SamlError,
-    SamlStatus,
-    validate_response,
-)
+from providers.saml.response import Expected, SamlAssertion, SamlStatus, validate_response
 from providers.saml.sp_config import SamlSpConfig
 from providers.saml.sp_metadata import SpEndpoints
 from providers.saml.status import CANCELLED, ProfileErrors, error_code
-from providers.saml.xmlutil import (
-    BINDING_REDIRECT,
-    XmlError,
-    b64_xml,
-    format_time,
-    new_id,
-    parse,
-    parse_time,
-)
+from providers.saml.xmlutil import BINDING_REDIRECT, b64_xml, format_time, new_id, parse, parse_time
 
 
 @dataclass(frozen=True)
@@ -83,16 +65,15 @@ class PendingRequest:
     issued: str
     acr: str
     relay: str
-    # who sent it: lets a cross-site POST of the response complete at once (LoginHub.adopt)
-    returning: ReturnBinding = field(default_factory=ReturnBinding)
 
     def dump(self) -> str:
-        return json.dumps({**self.__dict__, "returning": self.returning.model_dump()})
+        return json.dumps(self.__dict__)
 
     @classmethod
     def load(cls, raw: str) -> PendingRequest:
         data = json.loads(raw)
-        return cls(**{**data, "returning": ReturnBinding(**data.get("returning") or {})})
+        data.pop("returning", None)  # written by releases before the hub kept the browser
+        return cls(**data)
 
 
 class SamlServiceProvider:
@@ -111,7 +92,7 @@ class SamlServiceProvider:
         self.cfg = cfg
         self.services = services
         self.log = logging.getLogger(f"varco.providers.{self.name}")
-        base = services.base_url().rstrip("/")
+        base = services.base_url.rstrip("/")
         self.endpoints = SpEndpoints(
             entity_id=cfg.entity_id or f"{base}/{self.name}/metadata",
             acs_url=f"{base}/{self.name}/acs", slo_url=f"{base}/{self.name}/slo")
@@ -137,9 +118,20 @@ class SamlServiceProvider:
         self._router = APIRouter()
         self._router.add_api_route("/metadata", self.metadata, methods=["GET"])
 
-    def hot_routes(self) -> list[HotRoute]:
-        """The ACS, on every login: on the app's fast lane (``broker.http.fastlane``)."""
-        return [HotRoute("/acs", self.acs, ("POST", "GET"))]
+    def demo_routes(self) -> list[tuple[str, APIRouter]]:
+        """``providers.base.HasDemo``: with ``test_idp``, the pysaml2 test IdP plays this
+        profile's IdP inside the demo broker (its metadata dropped where ours is read)."""
+        if not self.cfg.test_idp:
+            return []
+        from providers.saml.testidp.mount import PLACES, demo_test_idp
+
+        router, _ = demo_test_idp(self.services.base_url, self.services.data_dir,
+                                  self.metadata_xml, profile=self.name)
+        return [(PLACES[self.name][0], router)]
+
+    def callbacks(self) -> list[CallbackRoute]:
+        """``providers.base.Callbacks``: the ACS, on every login, so on the fast lane."""
+        return [CallbackRoute("/acs", ("POST", "GET"), self.acs, cross_site=True, hot=True)]
 
     # --- what a profile says ----------------------------------------------------------
     def requested_acr(self, auth: AuthRequest) -> str:
@@ -154,15 +146,14 @@ class SamlServiceProvider:
         """The signed SP metadata of the profile."""
         raise NotImplementedError
 
-    def idp_status(self, request: Request, status: SamlStatus, tx: str) -> Response:
+    def idp_status(self, status: SamlStatus) -> Refusal:
         """The IdP's failure status: code 25 (cancelled) back to the RP, others a page."""
-        hub = self.services.hub()
         code = error_code(status.message)
         self.log.info("%s idp status=%s sub=%s code=%s", self.name, status.code, status.sub_code,
                       code)
         if code == CANCELLED:
-            return hub.cancel(request, tx)
-        return hub.fail(request, self.errors.idp_code(code, f"IdP status {status.sub_code}"), tx)
+            return Refusal(self.errors.idp_code(code, "cancelled at the IdP"), cancelled=True)
+        return Refusal(self.errors.idp_code(code, f"IdP status {status.sub_code}"))
 
     # --- Provider contract ------------------------------------------------------------
     @property
@@ -178,17 +169,10 @@ class SamlServiceProvider:
     def metadata(self) -> Response:
         return Response(self.metadata_xml(), media_type="application/samlmetadata+xml")
 
-    def send_request(self, request: Request, auth: AuthRequest, idp: IdpInfo) -> Response:
-        """The signed AuthnRequest to ``idp`` (call from a worker thread: it signs and
-        stores), with the return cookie that lets the IdP's cross-site POST complete."""
-        hub = self.services.hub()
-        response = self._send_request(auth, idp, hub.return_binding(request, auth))
-        hub.expect_cross_site_return(request, response, urlsplit(self.endpoints.acs_url).path,
-                                     self.cfg.request_ttl)
-        return response
-
-    def _send_request(self, auth: AuthRequest, idp: IdpInfo, returning: ReturnBinding
-                      ) -> Response:
+    def send_request(self, auth: AuthRequest, idp: IdpInfo) -> Response:
+        """The signed AuthnRequest to ``idp``, its record kept for the ACS (worker thread:
+        it signs and stores). Signed first, stored after: inside the hub's batch the
+        write lock is then not held across the signature."""
         now = self.services.clock.now().replace(microsecond=0)
         binding, location = choose_sso(idp.sso, self.cfg.binding)
         request_id = new_id()
@@ -198,10 +182,7 @@ class SamlServiceProvider:
                                   destination=location, acr=acr, comparison=self.comparison())
         relay = secrets.token_urlsafe(24)
         pending = PendingRequest(request_id=request_id, tx=auth.tx_id, idp=idp.entity_id,
-                                 issued=format_time(now), acr=acr, relay=relay,
-                                 returning=returning)
-        # Signed first, stored after: inside the caller's batch the write lock is then
-        # not held across the signature.
+                                 issued=format_time(now), acr=acr, relay=relay)
         response: Response
         if binding == BINDING_REDIRECT:
             response = RedirectResponse(encode_redirect(xml, location, relay, self.keys),
@@ -216,90 +197,50 @@ class SamlServiceProvider:
                       acr, binding.rsplit(":", 1)[-1])
         return response
 
-    async def acs(self, request: Request) -> Response:
-        """The IdP's POST. Cross-site (no SameSite=Lax cookies of ours), it completes at
-        once when the return cookie names the browser that sent the request, and is
-        parked and re-entered as a GET of ours otherwise (see the hub).
-
-        Everything but reading the body runs in one thread-pool call, the completion of
-        the login included (``hub.complete_here``): nothing blocks the event loop, and
-        one hop instead of two.
-        """
-        posted: dict[str, str] | None = None
-        if request.method != "GET":
-            posted = dict(await form_pairs(request))  # a repeated field: the last one
-        return await in_thread(self._acs, request, posted)
-
-    def _acs(self, request: Request, posted: dict[str, str] | None) -> Response:
-        hub = self.services.hub()
+    def acs(self, request: Request, fields: Mapping[str, str]) -> Returned:
+        """The IdP's answer (the hub's worker thread): which login, and what came of it."""
         rejected = self.errors.rejected
-        claim: str | None = None
-        if posted is None:
-            form = hub.unpark(request.query_params.get("resume", ""))
-            if form is None:
-                return hub.fail(request, rejected("unknown or used resume key"))
-        else:
-            form = posted
-            claim = hub.cross_site_claim(request)
-            if claim is None:
-                parked = hub.park_cross_site_post(request, form)
-                if parked is not None:
-                    return parked
-        saml_response = form.get("SAMLResponse")
-        relay = form.get("RelayState")
-        tx: str | None = None
+        saml_response = fields.get("SAMLResponse")
+        if not saml_response:
+            return Returned(None, Refusal(rejected("no SAMLResponse")))
         try:
-            if not isinstance(saml_response, str) or not saml_response:
-                raise rejected("no SAMLResponse")
             root = parse(b64_xml(saml_response))  # parsed once, validated below
-            pending = self._take_pending(root)
-            tx = pending.tx
-            if not isinstance(relay, str) or not hmac.compare_digest(
-                    relay.encode(), pending.relay.encode()):
-                raise rejected("RelayState does not match the request")
-            if claim is not None:
-                hub.adopt(request, claim, pending.returning)
-            auth = hub.pending(request, pending.tx)
-            idp = self.registry.get(pending.idp)
-            if idp is None:
-                raise self.errors.unknown_idp("IdP no longer trusted (metadata or certificate)")
-            result = self._validate(root, pending, idp, auth)
-        except XmlError as exc:
-            return hub.fail(request, rejected(f"unreadable response: {exc}"), tx)
-        except BrokerError as error:
-            return hub.fail(request, error, tx)
+            pending = self._pending(root)
+        except SamlError as exc:
+            return Returned(None, Refusal(self.errors.refusal(exc)))
+        tx = pending.tx
+        if not hmac.compare_digest(fields.get("RelayState", "").encode(),
+                                   pending.relay.encode()):
+            return Returned(tx, Refusal(rejected("RelayState does not match the request")))
+        idp = self.registry.get(pending.idp)
+        if idp is None:
+            return Returned(tx, Refusal(self.errors.unknown_idp(
+                "IdP no longer trusted (metadata or certificate)")))
+        try:
+            result = self._validate(root, pending, idp)
+        except SamlError as exc:
+            return Returned(tx, Refusal(self.errors.refusal(exc)))
         if isinstance(result, SamlStatus):
-            return self.idp_status(request, result, pending.tx)
-        ttl = int((result.not_on_or_after - self.services.clock.now()).total_seconds())
-        ttl = max(ttl, 0) + self.cfg.clock_skew + 60
-        decided = hub.decide(request, pending.tx, self._event(result, idp))
-        if isinstance(decided, Response):  # expired login, unmappable identity, directory down
-            return decided
-        # The replay mark and the login's writes in one batch (SQLite: one commit), after
-        # the signature work and the decision, so the write lock covers the writes alone.
-        with self.services.db.batch():
-            if not self.services.ephemeral.add(f"{self.name}.assertion",
-                                               f"{idp.entity_id} {result.assertion_id}", "1",
-                                               ttl):
-                return hub.fail(request, rejected("assertion replayed"), pending.tx)
-            return hub.commit(request, decided)
+            return Returned(tx, self.idp_status(result))
+        return Returned(tx, self._event(result, idp, pending))
 
     # --- helpers ------------------------------------------------------------------------
-    def _take_pending(self, root: etree._Element) -> PendingRequest:
+    def _pending(self, root: etree._Element) -> PendingRequest:
+        """The request this response answers; spent with the login (``_event``)."""
         rejected = self.errors.rejected
         in_response_to = root.get("InResponseTo") or ""
         if not in_response_to or len(in_response_to) > 256:
             raise rejected("InResponseTo missing")
-        raw = self.services.ephemeral.take(f"{self.name}.req", in_response_to)
+        raw = self.services.ephemeral.get(f"{self.name}.req", in_response_to)
         if raw is None:
-            raise rejected("no pending request for InResponseTo (replay/unsolicited)")
+            raise rejected("no pending request for InResponseTo (unsolicited or expired)")
         pending = PendingRequest.load(raw)
         if pending.request_id != in_response_to:
             raise rejected("pending request mismatch")
         return pending
 
-    def _validate(self, root: etree._Element, pending: PendingRequest, idp: IdpInfo,
-                  auth: AuthRequest) -> SamlAssertion | SamlStatus:
+    def _validate(self, root: etree._Element, pending: PendingRequest, idp: IdpInfo
+                  ) -> SamlAssertion | SamlStatus:
         exp = Expected(
             request_id=pending.request_id, request_instant=parse_time(pending.issued),
             acs_url=self.endpoints.acs_url, sp_entity_id=self.endpoints.entity_id, idp=idp,
@@ -309,19 +250,23 @@ class SamlServiceProvider:
             required_attributes=frozenset(self.cfg.required_attributes),
             assertion_issuer_format_required=self.issuer_format_required,
             skew=timedelta(seconds=self.cfg.clock_skew))
-        try:
-            return validate_response(root, exp)
-        except LevelTooLow as exc:
-            raise self.errors.level_too_low(str(exc)) from exc
-        except SamlError as exc:
-            raise self.errors.rejected(str(exc)) from exc
+        return validate_response(root, exp)
 
-    def _event(self, a: SamlAssertion, idp: IdpInfo) -> AuthEvent:
+    def _event(self, a: SamlAssertion, idp: IdpInfo, pending: PendingRequest) -> AuthEvent:
+        """The login, with its two single-use marks (the module docstring, step 4)."""
+        now = self.services.clock.now()
+        lasts = int((a.not_on_or_after - now).total_seconds())
+        assertion_ttl = max(lasts, 0) + self.cfg.clock_skew + 60
         return AuthEvent(
             provider=self.name, subject=a.name_id, attributes=dict(a.attributes), acr=a.acr,
             amr=(self.name,), auth_time=a.authn_instant, idp=idp.entity_id,
             provider_state={"name_id": a.name_id, "name_qualifier": a.name_qualifier,
-                            "session_index": a.session_index or ""})
+                            "session_index": a.session_index or ""},
+            single_use=(
+                SingleUse(ns=f"{self.name}.req-answered", key=pending.request_id,
+                          ttl=self.cfg.request_ttl + self.cfg.clock_skew),
+                SingleUse(ns=f"{self.name}.assertion", key=f"{idp.entity_id} {a.assertion_id}",
+                          ttl=assertion_ttl)))
 
 
 def _path(value: Path | None, base: Path | str) -> Path | None:

@@ -12,10 +12,9 @@ from typing import ClassVar
 
 from fastapi import Request, Response
 
-from broker.errors import BrokerError, Text
-from broker.http.threads import in_thread
+from broker.errors import Text
 from broker.model import AuthEvent, AuthRequest
-from providers.base import ProviderServices
+from providers.base import LoginStep, ProviderServices, Refusal, StepResult, StepRoute
 from providers.saml.sp import PendingRequest, SamlServiceProvider
 from providers.spid.config import SpidConfig
 from providers.spid.errors import SPID_ERRORS, SpidUnknownIdp
@@ -24,8 +23,8 @@ from providers.spid.metadata import build_metadata
 
 
 class SpidProvider(SamlServiceProvider):
-    """Implements ``providers.base.Provider`` (and ``ChoiceLookup``,
-    ``LeavesOnStart``, ``LogoutCapable``) for SPID."""
+    """Implements ``providers.base.Provider`` for SPID, with ``Steps``, ``Callbacks``,
+    ``Choices``, ``LeavesOnStart``, ``LogoutCapable``, ``HasButton`` and ``HasDemo``."""
 
     name = "spid"
     label = Text("Entra con SPID", "Sign in with SPID")
@@ -36,7 +35,6 @@ class SpidProvider(SamlServiceProvider):
 
     def __init__(self, cfg: SpidConfig, services: ProviderServices):
         super().__init__(cfg, services)
-        self._router.add_api_route("/login", self.login_route, methods=["GET"])
         from providers.spid.slo import SloRoutes
 
         self.slo = SloRoutes(self)
@@ -54,38 +52,36 @@ class SpidProvider(SamlServiceProvider):
         return [{"id": i.entity_id, "label": i.name} for i in self.registry.all()]
 
     def has_choice(self, choice_id: str) -> bool:
-        """``providers.base.ChoiceLookup``: one registry lookup instead of the whole list."""
+        """``providers.base.Choices``: one registry lookup instead of the whole list."""
         return self.registry.has(choice_id)
 
     def leaves_on_start(self, hint: str | None) -> bool:
         """``providers.base.LeavesOnStart``: with an IdP named, straight to it."""
         return bool(hint)
 
-    async def start(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
-        return await in_thread(self.start_here, request, auth, hint)
+    def steps(self) -> list[StepRoute]:
+        """``/spid/login?tx=..&idp=<entityID>``: the IdP list links here."""
+        return [StepRoute("/login", ("GET",), self.chosen)]
 
-    def start_here(self, request: Request, auth: AuthRequest, hint: str | None) -> Response:
-        """The IdP list, or with an IdP named the AuthnRequest to it (worker thread)."""
-        hub = self.services.hub()
+    def chosen(self, step: LoginStep) -> StepResult:
+        idp = step.form.get("idp") or None
+        if idp is not None and not self.has_choice(idp):
+            return Refusal(SpidUnknownIdp("IdP not trusted or unknown"))
+        return self.start(step, idp)
+
+    def start(self, step: LoginStep, hint: str | None) -> Response | Refusal:
+        """The IdP list, or with an IdP named the AuthnRequest to it."""
         if not hint:
-            return hub.render(request, "spid_idps.html", {
-                "tx": auth.tx_id, "idps": self.choices()})
+            return self.services.pages.page(step.request, "spid_idps.html", {
+                "tx": step.tx, "idps": self.choices()})
         idp = self.registry.get(hint)
         if idp is None:
-            return hub.fail(request, SpidUnknownIdp("IdP not trusted or unknown"), auth.tx_id)
-        return self.send_request(request, auth, idp)
+            return Refusal(SpidUnknownIdp("IdP not trusted or unknown"))
+        return self.send_request(step.auth, idp)
 
-    async def logout(self, request: Request, event: AuthEvent, return_to: str) -> Response | None:
+    async def logout(self, request: Request, event: AuthEvent, return_to: str
+                     ) -> Response | None:
         return await self.slo.start(request, event, return_to)
-
-    async def login_route(self, request: Request, tx: str = "", idp: str = "") -> Response:
-        """``/spid/login?tx=..&idp=<entityID>``: the IdP list links here."""
-        hub = self.services.hub()
-        try:
-            auth = hub.pending(request, tx)
-        except BrokerError as error:
-            return hub.fail(request, error)
-        return await self.start(request, auth, idp or None)
 
 
 def create_spid_provider(cfg: SpidConfig, services: ProviderServices) -> SpidProvider:

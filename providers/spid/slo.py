@@ -6,7 +6,7 @@
   browser goes afterwards. The IdP's signed LogoutResponse comes back here.
 * IdP-initiated: a signed LogoutRequest from a trusted IdP ends this browser's broker
   session if it holds a SPID login with that NameID at that IdP (through
-  ``hub.end_session``, which also tells the RPs), and we answer with a signed
+  ``ProviderServices.sessions.end``, which also tells the RPs), and we answer with a signed
   LogoutResponse.
 """
 
@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from broker.errors import BadRequest, BrokerError
+from broker.errors import BadRequest
+from broker.http.threads import in_thread
 from broker.model import AuthEvent
+from providers.saml.errors import SamlError
 from providers.saml.logout import (
     LogoutError,
     build_logout_request,
@@ -31,9 +33,7 @@ from providers.saml.logout import (
 from providers.saml.xmlutil import (
     BINDING_POST,
     BINDING_REDIRECT,
-    STATUS_RESPONDER,
     STATUS_SUCCESS,
-    XmlError,
     b64_xml,
     inflate_b64,
     new_id,
@@ -78,6 +78,10 @@ class SloRoutes:
 
     # --- SP-initiated ---------------------------------------------------------------------
     async def start(self, request: Request, event: AuthEvent, return_to: str) -> Response | None:
+        """A LogoutRequest to the IdP of ``event`` (signs and stores: a worker thread)."""
+        return await in_thread(self._start, event, return_to)
+
+    def _start(self, event: AuthEvent, return_to: str) -> Response | None:
         if event.provider != "spid" or not event.idp or not event.provider_state.get("name_id"):
             return None
         idp = self.p.registry.get(event.idp)
@@ -97,24 +101,25 @@ class SloRoutes:
 
     # --- the endpoint ---------------------------------------------------------------------
     async def endpoint(self, request: Request) -> Response:
-        hub = self.p.services.hub()
+        if request.method == "GET":
+            params = dict(request.query_params)
+            raw: str | None = request.url.query
+        else:
+            form = await request.form()
+            params = {k: v for k, v in form.items() if isinstance(v, str)}
+            raw = None
+        return await in_thread(self._endpoint, request, params, raw)
+
+    def _endpoint(self, request: Request, params: dict[str, str], raw: str | None
+                  ) -> Response:
         try:
-            if request.method == "GET":
-                params = dict(request.query_params)
-                raw = request.url.query
-            else:
-                form = await request.form()
-                params = {k: v for k, v in form.items() if isinstance(v, str)}
-                raw = None
             if "SAMLResponse" in params:
                 return self._logout_response(params, raw)
             if "SAMLRequest" in params:
                 return self._logout_request(request, params, raw)
-            raise BadRequest("SLO without SAMLRequest or SAMLResponse")
-        except (LogoutError, XmlError) as exc:
-            return hub.fail(request, SpidResponseRejected(f"logout: {exc}"))
-        except BrokerError as error:
-            return hub.fail(request, error)
+        except SamlError as exc:  # any refused message, the SPID page
+            raise SpidResponseRejected(f"logout: {exc.detail}") from exc
+        raise BadRequest("SLO without SAMLRequest or SAMLResponse")
 
     def _decode(self, params: dict[str, str], raw: str | None,
                 param: str) -> tuple[bytes, tuple[str, str, str] | None]:
@@ -153,20 +158,19 @@ class SloRoutes:
                           skew=timedelta(seconds=self.p.cfg.clock_skew), signed_query=signed)
         if msg.kind != "LogoutRequest":
             raise LogoutError("expected a LogoutRequest")
-        hub = self.p.services.hub()
-        session = hub.session(request)
+        sessions = self.p.services.sessions
+        session = sessions.current(request)
         matches = session is not None and any(
             rec.event.provider == "spid" and rec.event.idp == idp.entity_id
             and rec.event.provider_state.get("name_id") == msg.name_id
             for rec in session.logins)
-        end = getattr(hub, "end_session", None)
-        status = STATUS_SUCCESS if (not matches or end is not None) else STATUS_RESPONDER
+        status = STATUS_SUCCESS
         binding = BINDING_REDIRECT if idp.slo.get(BINDING_REDIRECT) else BINDING_POST
         answer = build_logout_response(
             response_id=new_id(), now=self.p.services.clock.now(),
             sp_entity_id=self.p.endpoints.entity_id, destination=idp.slo.get(binding, ""),
             in_response_to=msg.id, status=status)
         response = self._send(idp, answer, "SAMLResponse", params.get("RelayState", ""))
-        if matches and end is not None:
-            end(request, response)
+        if matches:
+            sessions.end(request, response, reason="provider_initiated")
         return response

@@ -142,7 +142,7 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(broker, path, body, stat
 
 def test_deleghe_and_delegations_grant_and_revoke_with_audit(broker):
     http = broker.client()
-    directory = broker.server.config.app.state.directory
+    directory = broker.ctx.directory
     r = http.post("/admin/directory/deleghe", auth=ADMIN, json={
         "fiscal_code": CF, "kind": "avvocato", "reason": "modulo SC64 via PEC",
         "delega": {"company_cf": "00743110157", "form": "SC64", "valid_from": "2024-01-01",

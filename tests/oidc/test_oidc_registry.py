@@ -8,10 +8,13 @@ import textwrap
 import pytest
 
 from broker.errors import ConfigError
-from broker.model import ACR_CNS, ACR_PIN, ACR_SPID_L1, ACR_SPID_L2, ACR_SPID_L3, Privilege
+from broker.model import Privilege
 from broker.oidc.claims import requirement, subject
 from broker.oidc.clients import load_clients
 from broker.paths import project_dir
+from providers.cns.acr import ACR_CNS
+from providers.pin.acr import ACR_PIN
+from providers.spid.levels import ACR_SPID_L1, ACR_SPID_L2, ACR_SPID_L3
 
 ISSUER = "http://127.0.0.1:8123"
 D = Privilege.DISPOSITIVO

@@ -178,4 +178,4 @@ def test_admin_revocation_ends_the_session_and_tells_the_rps(broker_factory, tmp
     assert userinfo.status_code == 401  # the session's tokens died with it
     # A later sweep does not announce the same session a second time.
     broker.clock.advance(seconds=broker.ctx.settings.session.lifetime + 1)
-    assert broker.ctx.front.backchannel.sweep_expired() == 0
+    assert broker.ctx.core.backchannel.sweep_expired() == 0

@@ -16,10 +16,11 @@ from broker.config import load_settings
 from broker.directory.demo import seed_demo_directory
 from broker.directory.sqlite import SqliteDirectory
 from broker.errors import PolicyError
-from broker.model import ACR_PIN, ACR_SPID_L2
 from broker.paths import project_dir
 from broker.policy import PolicyEngine, make_input
 from broker.store import SqliteDatabase
+from providers.pin.acr import ACR_PIN
+from providers.spid.levels import ACR_SPID_L2
 
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
 ALLOW_ALL = """

@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from broker.model import ACR_CNS, ACR_PIN, ACR_SPID_L1, ACR_SPID_L2, ACR_SPID_L3, Privilege
+from broker.model import Privilege
 from broker.paths import project_dir
 from broker.policy import PolicyEngine, PolicyInput, make_input
+from providers.cns.acr import ACR_CNS
+from providers.pin.acr import ACR_PIN
+from providers.spid.levels import ACR_SPID_L1, ACR_SPID_L2, ACR_SPID_L3
 
 BEFORE = datetime(2021, 9, 30, 12, tzinfo=UTC)
 AFTER = datetime(2023, 3, 1, 12, tzinfo=UTC)

@@ -21,8 +21,7 @@ from outbox_sinks import SmsGateway, SmtpSink, body
 
 from broker.fiscal_code import check_character
 
-__all__ = ["BACKOFFICE", "Citizen", "PinEnv", "body", "letters", "make_cf", "start_pin_env",
-           "wire_admin"]
+__all__ = ["BACKOFFICE", "Citizen", "PinEnv", "body", "letters", "make_cf", "start_pin_env"]
 
 BACKOFFICE = ("backoffice", "backoffice-secret")
 
@@ -30,15 +29,6 @@ BACKOFFICE = ("backoffice", "backoffice-secret")
 def make_cf(first15: str) -> str:
     """A valid codice fiscale from its first 15 characters."""
     return first15 + check_character(first15)
-
-
-def wire_admin(running: Any) -> None:
-    """Mount the PIN admin router if the app does not yet (the lead wires it in app.py)."""
-    app = running.server.config.app
-    if any(getattr(r, "path", "").startswith("/admin/pin/") for r in app.routes):
-        return
-    provider = running.ctx.providers["pin"]
-    app.include_router(provider.admin_router)
 
 
 @dataclass
@@ -85,7 +75,6 @@ def start_pin_env(broker_factory: Any, tmp_path: Path, clock: Any = None,
                                                  "sms": gateway.channel(),
                                                  "poll_seconds": 0.2}, **pin}
     broker = broker_factory(clock=clock, data_dir=data_dir, providers={**base, "pin": section})
-    wire_admin(broker)
     return PinEnv(broker, smtp, gateway, data_dir)
 
 
@@ -204,5 +193,4 @@ def start_spid_for_pin(broker_factory: Any, tmp_path: Path) -> Any:
     while not server.started:
         assert time.monotonic() < deadline, "IdP did not start"
         time.sleep(0.02)
-    wire_admin(broker)
     return SpidEnv(broker, idp, server, idp_dir)

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from providers.base import ChoiceLookup, LeavesOnStart, supports
+from providers.base import Choices, LeavesOnStart, supports
 
 
 class Leaving:
     def leaves_on_start(self, hint: str | None) -> bool:
         return bool(hint)
 
-    def start_here(self, request: object, auth: object, hint: str | None) -> None:
-        return None
 
 
 class Staying:
     def choices(self) -> list[dict[str, str]]:
         return []
 
+    def has_choice(self, choice_id: str) -> bool:
+        return False
+
 
 def test_each_provider_class_answers_as_isinstance_does() -> None:
     for provider in (Leaving(), Staying(), Leaving(), Staying()):  # second round: cached
-        for capability in (LeavesOnStart, ChoiceLookup):
+        for capability in (LeavesOnStart, Choices):
             assert supports(provider, capability) is isinstance(provider, capability)
     assert supports(Leaving(), LeavesOnStart) and not supports(Staying(), LeavesOnStart)

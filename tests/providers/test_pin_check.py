@@ -13,10 +13,10 @@ import pytest
 
 from broker.audit import AuditLog
 from broker.clock import FixedClock
-from broker.model import ACR_PIN
 from broker.store import SqliteDatabase, SqliteEphemeralStore
 from providers.base import ProviderServices
 from providers.pin import PinConfig, create_pin_provider
+from providers.pin.acr import ACR_PIN
 from providers.pin.provider import PinProvider, Result, until_text
 
 T0 = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -29,14 +29,18 @@ def clock() -> FixedClock:
     return FixedClock(T0)
 
 
+def bare_services(db: SqliteDatabase, clock: FixedClock, tmp_path: Path) -> ProviderServices:
+    """The stores and the clock only: these tests check PINs, they render no page."""
+    return ProviderServices(
+        clock=clock, db=db, ephemeral=SqliteEphemeralStore(db, clock), audit=AuditLog(db, clock),
+        pages=None, sessions=None, policy=None, admin=None,  # type: ignore[arg-type]
+        base_url="http://127.0.0.1", data_dir=tmp_path, config_dir=tmp_path)
+
+
 @pytest.fixture
 def provider(tmp_path: Path, clock: FixedClock) -> PinProvider:
     db = SqliteDatabase(tmp_path / "varco.db")
-    services = ProviderServices(
-        clock=clock, db=db, ephemeral=SqliteEphemeralStore(db, clock),
-        hub=lambda: None,  # type: ignore[arg-type,return-value]  # no pages in these tests
-        base_url=lambda: "http://127.0.0.1", data_dir=tmp_path, config_dir=tmp_path,
-        audit=AuditLog(db, clock))
+    services = bare_services(db, clock, tmp_path)
     return create_pin_provider(PinConfig(demo_users=True), services)
 
 
@@ -116,11 +120,7 @@ def test_initial_pin_asks_for_the_new_pin_and_its_first_half_is_not_enough(
 
 def test_old_hashes_are_upgraded_at_login(tmp_path: Path, clock: FixedClock) -> None:
     db = SqliteDatabase(tmp_path / "varco.db")
-    services = ProviderServices(
-        clock=clock, db=db, ephemeral=SqliteEphemeralStore(db, clock),
-        hub=lambda: None,  # type: ignore[arg-type,return-value]
-        base_url=lambda: "http://127.0.0.1", data_dir=tmp_path, config_dir=tmp_path,
-        audit=AuditLog(db, clock))
+    services = bare_services(db, clock, tmp_path)
     cheap = create_pin_provider(PinConfig(demo_users=True, memory_cost=8192, time_cost=1),
                                 services)
     laura = cheap.store.get(LAURA)

@@ -57,9 +57,9 @@ def test_replayed_response_gets_our_error_page(spid: SpidEnv):
     idp_page = browser.idp_submit(browser.to_idp_form(r), "mario.rossi")
     first = browser.follow(browser.post_to_acs(idp_page), stop_at=login.redirect_uri)
     assert first.status_code in (302, 303)
-    again = browser.post_to_acs(idp_page)
+    again = browser.post_to_acs(idp_page)  # the back button re-posts the IdP's form
     assert again.status_code == 400
-    assert "non è valida" in again.text
+    assert "sessione di accesso è scaduta" in again.text  # that login is over: start again
     assert login.redirect_uri not in again.headers.get("location", "")
 
 
@@ -137,7 +137,10 @@ def test_cross_site_post_with_another_browsers_return_cookie_is_refused(spid: Sp
     assert stolen.status_code == 400, stolen.text[:300]
     assert "location" not in stolen.headers
     assert "varco_session=" not in stolen.headers.get("set-cookie", "")
-    # and the response is spent: the victim cannot be logged in with it later either
+    # A refused attempt spends nothing: the response still completes the victim's own login
+    # in the victim's browser, once (single use is marked when a login commits).
+    mine = victim.post_to_acs(idp_page)
+    assert mine.status_code == 303 and "varco_session=" in mine.headers.get("set-cookie", "")
     assert victim.post_to_acs(idp_page).status_code == 400
 
 
@@ -231,7 +234,7 @@ def test_test_idp_mounted_inside_the_broker_process(tmp_path: Path):
     settings = base.model_copy(update={"providers": {
         **base.providers, "spid": spid_section(tmp_path / "none", test_idp=True)}})
     app = create_app(settings, clock=FixedClock(datetime.now(UTC)), issuer=url)
-    provider = app.state.ctx.providers["spid"]
+    provider = app.state.broker.providers["spid"]
     assert provider.cfg.test_idp
     router, idp = demo_test_idp(url, settings.data_dir, provider.metadata_xml)
     app.include_router(router, prefix=PREFIX)
@@ -241,7 +244,7 @@ def test_test_idp_mounted_inside_the_broker_process(tmp_path: Path):
     while not server.started:
         time.sleep(0.02)
     try:
-        env = SpidEnv(RunningLike(url, app.state.ctx), idp, server, tmp_path)
+        env = SpidEnv(RunningLike(url, app.state.broker), idp, server, tmp_path)
         browser = env.browser()
         login, r = browser.login("mario.rossi")
         assert browser.tokens(login, r)["claims"]["acr"] == "https://www.spid.gov.it/SpidL2"

@@ -24,7 +24,7 @@ def _logged_in(spid: SpidEnv) -> tuple[SpidBrowser, AuthEvent]:
     browser = spid.browser()
     login, r = browser.login("mario.rossi")
     browser.tokens(login, r)
-    session = spid.broker.ctx.login.session(_as_request(browser))
+    session = spid.broker.ctx.sessions.current(_as_request(browser))
     assert session is not None
     event = next(rec.event for rec in session.logins if rec.event.provider == "spid")
     return browser, event
@@ -58,14 +58,9 @@ def test_idp_initiated_logout_is_verified_and_answered(spid: SpidEnv):
     assert at_sp.status_code == 302, at_sp.text
     assert at_sp.headers["location"].startswith(f"{spid.idp.base_url}/slo?SAMLResponse=")
     browser.http.get(at_sp.headers["location"])
-    ends_sessions = hasattr(spid.broker.ctx.login, "end_session")
     assert spid.idp.logout_results, "the IdP got no LogoutResponse"
-    if not ends_sessions:
-        # Until the hub can end a session for a provider, the SP says it could not.
-        assert spid.idp.logout_results[-1].startswith("non-success")
-    else:
-        assert spid.idp.logout_results[-1].endswith("Success")
-        assert spid.broker.ctx.login.session(_as_request(browser)) is None
+    assert spid.idp.logout_results[-1].endswith("Success")
+    assert spid.broker.ctx.sessions.current(_as_request(browser)) is None
 
 
 def test_tampered_idp_logout_request_is_refused(spid: SpidEnv):
@@ -80,4 +75,4 @@ def test_tampered_idp_logout_request_is_refused(spid: SpidEnv):
     assert r.status_code == 400
     unsigned = location.split("&Signature=")[0]
     assert browser.http.get(unsigned).status_code == 400
-    assert spid.broker.ctx.login.session(_as_request(browser)) is not None
+    assert spid.broker.ctx.sessions.current(_as_request(browser)) is not None

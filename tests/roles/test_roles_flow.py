@@ -181,7 +181,7 @@ def test_switch_page_without_session_is_a_readable_error(broker):
 
 def test_plain_citizen_with_one_role_sees_no_role_page(broker):
     # Giuseppe without directory roles (his delegation revoked): no choice to make.
-    directory = broker.server.config.app.state.directory
+    directory = broker.ctx.directory
     assert directory.revoke_delegation(MARIO, GIUSEPPE)
     rp = portale_rp(broker.url)
     browser, pending, response = _login_to_role_page(broker, rp, GIUSEPPE, PIN_GIUSEPPE)

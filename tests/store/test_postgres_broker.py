@@ -70,7 +70,7 @@ def test_a_pin_login_on_redis_and_postgres_keeps_the_lasting_part_in_postgres(
     data_dir = tmp_path / "pgdata"
     broker = broker_factory(data_dir=data_dir, store=StoreSettings(
         ephemeral="redis", redis_prefix="pg-e2e:", durable="postgres"))
-    assert isinstance(broker.ctx.db, PostgresDatabase)
+    assert isinstance(broker.ctx.stores.db, PostgresDatabase)
     rp = demo_rp(broker.url)
     browser = Browser(broker.url)
     pending = rp.authorize_params()
@@ -87,7 +87,7 @@ def test_a_pin_login_on_redis_and_postgres_keeps_the_lasting_part_in_postgres(
         check.close()
     assert {"broker.start", "login.decision", "oidc.token"} <= set(kinds), kinds
     assert LAURA in holders  # the demo PIN users were seeded into PostgreSQL
-    assert AuditLog(broker.ctx.db, broker.clock).verify()[0]
+    assert AuditLog(broker.ctx.stores.db, broker.clock).verify()[0]
     assert any(k.startswith("pg-e2e:session|") for k in redis_server.client().keys("pg-e2e:*"))
     assert not (data_dir / "varco.db").exists(), "nothing was written to a local SQLite file"
 

@@ -45,7 +45,7 @@ def _postgres(url: str) -> Engine:
 def _start_broker(data_dir: Path) -> None:
     """What a broker does to its data folder at start, the schema included."""
     app = create_app(demo_settings(data_dir))
-    app.state.stores.close()
+    app.state.broker.stores.close()
 
 
 @pytest.fixture(scope="module")

@@ -65,5 +65,5 @@ def test_a_broker_on_redis_logs_in_and_keeps_nothing_hot_in_sqlite(
     keys = redis_server.client().keys("e2e:*")
     assert any(k.startswith("e2e:session|") for k in keys)
     assert any(k.startswith("e2e:oidc:at|") for k in keys)
-    tables = {r[0] for r in broker.ctx.db.query("SELECT name FROM sqlite_master")}
+    tables = {r[0] for r in broker.ctx.stores.db.query("SELECT name FROM sqlite_master")}
     assert "ephemeral" not in tables  # nothing hot was written to the local file

@@ -20,13 +20,13 @@ from providers.saml.testidp.idp import TestIdp
 PREFIX = "/test-idp"
 PREFIX_CIE = "/test-idp-cie"
 # profile -> (mount point, key folder under data_dir, metadata folder the provider reads)
-_PLACES = {"spid": (PREFIX, "testidp", "spid-idps"), "cie": (PREFIX_CIE, "testidp-cie", "cie-idps")}
+PLACES = {"spid": (PREFIX, "testidp", "spid-idps"), "cie": (PREFIX_CIE, "testidp-cie", "cie-idps")}
 
 
 def demo_test_idp(issuer: str, data_dir: Path, sp_metadata: Callable[[], bytes | str],
                   profile: str = "spid") -> tuple[APIRouter, TestIdp]:
     """Router (mount it at ``PREFIX`` or ``PREFIX_CIE``) and the IdP; writes its metadata."""
-    prefix, keys, idps = _PLACES[profile]
+    prefix, keys, idps = PLACES[profile]
     base = issuer.rstrip("/") + prefix
     idp = TestIdp(entity_id=base, base_url=base, key_dir=Path(data_dir) / keys,
                   sp_metadata=sp_metadata, profile=profile)
