@@ -29,11 +29,12 @@ class DirectoryError(BrokerError):
     code = "directory_conflict"
     message = Text("La modifica richiesta non è ammessa.", "The requested change is not allowed.")
 
-    def __init__(self, detail: str = "", **kw):  # type: ignore[no-untyped-def]
+    def __init__(self, detail: str = "", *, message: Text | None = None,
+                 status: int | None = None):
         # Admin-facing: the detail names services and comuni, never a person.
-        kw.setdefault("message", Text(f"Modifica non ammessa: {detail}",
-                                      f"Change not allowed: {detail}") if detail else None)
-        super().__init__(detail, **kw)
+        if message is None and detail:
+            message = Text(f"Modifica non ammessa: {detail}", f"Change not allowed: {detail}")
+        super().__init__(detail, message=message, status=status)
 
 
 class DirectoryReadOnly(DirectoryError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import ssl
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from ldap3 import NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
@@ -115,7 +115,10 @@ class LdapDirectory:
             try:
                 conn.search(f"ou={OUS[kind]},{self.base_dn}", flt, SUBTREE,
                             attributes=list(ATTRS[kind]), time_limit=int(self.timeout) + 1)
-                return [dict(e["attributes"]) for e in conn.response
+                response = conn.response
+                if response is None:  # only when no search ran; answers fail closed
+                    raise LDAPException("no search response")
+                return [dict(e["attributes"]) for e in response
                         if e.get("type") == "searchResEntry"]
             finally:
                 conn.unbind()
@@ -132,15 +135,17 @@ class LdapDirectory:
         by_kind: dict[str, list[Delega]] = {}
         for e in self._search("delega", ("varcoFiscalCode", cf)):
             kind = _one(e, "varcoIntermediaryKind") or ""
-            by_kind.setdefault(kind, []).append(Delega(
-                company_cf=_one(e, "varcoCompanyFiscalCode") or "",
-                company_name=_one(e, "varcoCompanyName"),
-                valid_from=_day(_one(e, "varcoValidFrom")) or date.min,
-                valid_until=_day(_one(e, "varcoValidUntil")),
-                form=_one(e, "varcoDelegaForm")))  # type: ignore[arg-type]
+            # model_validate: the directory's text is checked against the Literal choices
+            by_kind.setdefault(kind, []).append(Delega.model_validate({
+                "company_cf": _one(e, "varcoCompanyFiscalCode") or "",
+                "company_name": _one(e, "varcoCompanyName"),
+                "valid_from": _day(_one(e, "varcoValidFrom")) or date.min,
+                "valid_until": _day(_one(e, "varcoValidUntil")),
+                "form": _one(e, "varcoDelegaForm")}))
         intermediary = tuple(
-            Intermediary(fiscal_code=cf, kind=k,  # type: ignore[arg-type]
-                         deleghe=tuple(sorted(v, key=lambda d: d.company_cf)))
+            Intermediary.model_validate({
+                "fiscal_code": cf, "kind": k,
+                "deleghe": tuple(sorted(v, key=lambda d: d.company_cf))})
             for k, v in sorted(by_kind.items()))
         grants = sorted((self._grant(e) for e in self._search(
             "grant", ("varcoFiscalCode", cf))), key=lambda g: g.comune)
@@ -172,9 +177,10 @@ class LdapDirectory:
         e = found[0]
         conv = None
         if _one(e, "varcoConvenzioneFrom"):
-            conv = Convenzione(valid_from=_day(_one(e, "varcoConvenzioneFrom")),  # type: ignore[arg-type]
-                               valid_until=_day(_one(e, "varcoConvenzioneUntil")),
-                               status=_one(e, "varcoConvenzioneStatus") or "active")  # type: ignore[arg-type]
+            conv = Convenzione.model_validate({  # the status text checked against its choices
+                "valid_from": _day(_one(e, "varcoConvenzioneFrom")),
+                "valid_until": _day(_one(e, "varcoConvenzioneUntil")),
+                "status": _one(e, "varcoConvenzioneStatus") or "active"})
         return Comune(code=_one(e, "varcoComuneCode") or code,
                       name=_one(e, "description") or code, convenzione=conv)
 
@@ -183,7 +189,7 @@ class LdapDirectory:
             "grant", ("varcoComuneCode", comune))), key=lambda g: g.fiscal_code)
 
     # --- writes: not here ------------------------------------------------------------
-    def _read_only(self, *_: Any, **__: Any) -> Any:
+    def _read_only(self, *_: Any, **__: Any) -> NoReturn:
         raise DirectoryReadOnly("the LDAP directory is read-only for the broker",
                                 message=DirectoryReadOnly.message)
 
