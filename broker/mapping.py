@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -87,7 +87,10 @@ def _fiscal_code(value: Any) -> str:
 
 
 # Transforms without an argument.
-_SIMPLE: dict[str, Callable[[Any], Any]] = {
+# One step of a field's transform: an attribute value in, the transformed value out.
+Transform = Callable[[Any], Any]
+
+_SIMPLE: dict[str, Transform] = {
     "strip": lambda v: _text(v).strip(),
     "upper": lambda v: _text(v).upper(),
     "lower": lambda v: _text(v).lower(),
@@ -98,7 +101,7 @@ _SIMPLE: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _strip_prefix(arg: Any) -> Callable[[Any], Any]:
+def _strip_prefix(arg: Any) -> Transform:
     prefix = str(arg)
 
     def run(v: Any) -> Any:
@@ -108,7 +111,7 @@ def _strip_prefix(arg: Any) -> Callable[[Any], Any]:
     return run
 
 
-def _value_map(arg: Any) -> Callable[[Any], Any]:
+def _value_map(arg: Any) -> Transform:
     table = {str(k).lower(): v for k, v in arg.items()}
 
     def run(v: Any) -> Any:
@@ -120,10 +123,18 @@ def _value_map(arg: Any) -> Callable[[Any], Any]:
     return run
 
 
+class _ArgTransform(NamedTuple):
+    check: Callable[[Any], bool]  # is the YAML argument usable
+    wanted: str  # what the argument must be, for the problem line
+    build: Callable[[Any], Transform]  # the transform for a checked argument
+
+
 # Transforms written as a one-key mapping ``{name: argument}``; the checker validates the argument.
-_WITH_ARG: dict[str, tuple[Callable[[Any], bool], str, Callable[[Any], Callable[[Any], Any]]]] = {
-    "strip_prefix": (lambda a: isinstance(a, str) and a != "", "a non-empty text", _strip_prefix),
-    "map": (lambda a: isinstance(a, dict) and bool(a), "a non-empty mapping", _value_map),
+_WITH_ARG: dict[str, _ArgTransform] = {
+    "strip_prefix": _ArgTransform(lambda a: isinstance(a, str) and a != "", "a non-empty text",
+                                  _strip_prefix),
+    "map": _ArgTransform(lambda a: isinstance(a, dict) and bool(a), "a non-empty mapping",
+                         _value_map),
 }
 
 
@@ -168,7 +179,7 @@ class _Compiled:
     name: str
     sources: tuple[str, ...]
     const: Any
-    steps: tuple[tuple[str, Callable[[Any], Any]], ...]
+    steps: tuple[tuple[str, Transform], ...]
     required: bool
 
 
@@ -318,10 +329,10 @@ def _compile_spec(name: str, spec: str | FieldSpec, doc: YamlDoc, path: tuple[st
                   problems: list[str]) -> _Compiled | None:
     if isinstance(spec, str):
         return _Compiled(name, (spec,), None, (), False)
-    steps: list[tuple[str, Callable[[Any], Any]]] = []
+    steps: list[tuple[str, Transform]] = []
     ok = True
     for i, step in enumerate(spec.transform):
-        where = (*path, "transform", i)
+        where: tuple[str | int, ...] = (*path, "transform", i)
         if isinstance(step, str):
             if step in _SIMPLE:
                 steps.append((step, _SIMPLE[step]))
