@@ -22,10 +22,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from starlette._utils import get_route_path  # what Starlette's own routes match on
 from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, NoMatchFound, Route, get_route_path
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -68,7 +69,7 @@ class FastLane(BaseRoute):
         routes = self._by_path.get(get_route_path(scope))
         if routes is None:
             return Match.NONE, {}
-        partial: tuple[Route, dict[str, Any]] | None = None
+        partial: tuple[Route, Scope] | None = None
         for route in routes:
             match, child = route.matches(scope)
             if match is Match.FULL:
@@ -92,7 +93,7 @@ class FastLane(BaseRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await scope[_SELECTED].handle(scope, receive, send)
 
-    def dispatcher(self, app: ASGIApp, inner: ASGIApp, router: Any,
+    def dispatcher(self, app: ASGIApp, inner: ASGIApp, router: Router,
                    on_error: ErrorHandler) -> ASGIApp:
         """An ASGI app answering the lane's exact (method, path) pairs itself, passing
         everything else to ``inner`` (the app's middleware stack).
@@ -115,6 +116,7 @@ class FastLane(BaseRoute):
             scope["router"] = router
             scope["route"] = route
             request = Request(scope, receive, send)
+            response: Response
             try:
                 response = await route.endpoint(request)
             except Exception as exc:

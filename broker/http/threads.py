@@ -31,6 +31,8 @@ from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
+# What a call in a worker gave: its result, or the exception it raised.
+_Outcome = tuple[T, None] | tuple[None, BaseException]
 
 WORKERS = 40
 
@@ -93,6 +95,8 @@ class LifoPool:
 
     def submit(self, call: Callable[[], Any], done: Callable[[Any], None]) -> Job:
         job = Job(call, done)
+        thread: threading.Thread | None
+        taken: Job | None
         with self._lock:
             if self._running < self._allowed:
                 thread, taken = self._run_locked(job), job
@@ -174,7 +178,8 @@ class LifoPool:
             if following is None:
                 wake.acquire()  # released by ``_run_locked`` with the next job in ``slot``
                 following, slot[0] = slot[0], None
-            job = following  # type: ignore[assignment]
+                assert following is not None
+            job = following
 
     def _let_in_locked(self, now: float) -> tuple[threading.Thread | None, Job | None]:
         """One more thread for the oldest waiting call, when calls have waited ``patience``
@@ -215,15 +220,15 @@ async def in_thread(func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) 
     future: asyncio.Future[T] = loop.create_future()
     context = contextvars.copy_context()
 
-    def call() -> tuple[Any, BaseException | None]:
+    def call() -> _Outcome[T]:
         try:
             return context.run(func, *args, **kwargs), None
         except BaseException as exc:  # handed to the awaiting caller, as run_in_executor does
             return None, exc
 
-    def done(outcome: tuple[Any, BaseException | None]) -> None:
+    def done(outcome: _Outcome[T]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-            loop.call_soon_threadsafe(_settle, future, *outcome)
+            loop.call_soon_threadsafe(_settle, future, outcome)
 
     job = _pool.submit(call, done)
     try:
@@ -233,10 +238,10 @@ async def in_thread(func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) 
         raise
 
 
-def _settle(future: asyncio.Future[T], result: T | None, exc: BaseException | None) -> None:
+def _settle(future: asyncio.Future[T], outcome: _Outcome[T]) -> None:
     if future.cancelled():
         return
-    if exc is not None:
-        future.set_exception(exc)
+    if outcome[1] is None:
+        future.set_result(outcome[0])
     else:
-        future.set_result(result)  # type: ignore[arg-type]
+        future.set_exception(outcome[1])
