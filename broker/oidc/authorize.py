@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -140,7 +140,8 @@ def parse(items: Iterable[tuple[str, str]], registry: ClientRegistry,
     return client, auth
 
 
-def _claims(raw: str | None, fail: Any) -> dict[str, Any] | None:
+def _claims(raw: str | None,
+            fail: Callable[[str, str], RedirectableError]) -> dict[str, Any] | None:
     if not raw:
         return None
     try:

@@ -20,11 +20,13 @@ import hmac
 import json
 import os
 import re
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
+from authlib.oauth2.rfc6749 import ClientMixin
 from jwt import PyJWK, PyJWKError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -137,7 +139,7 @@ class RegistryFile(BaseModel):
     clients: list[dict[str, Any]]
 
 
-class Client:
+class Client(ClientMixin):
     """A registered client ready for use: placeholders resolved, secret and keys loaded.
 
     Implements the methods Authlib's ``ClientMixin`` asks for. Secrets are kept as
@@ -171,11 +173,13 @@ class Client:
     def get_client_id(self) -> str:
         return self.client_id
 
-    def get_default_redirect_uri(self) -> str | None:
+    # Authlib refuses a request without redirect_uri when this is None; its stub says str.
+    def get_default_redirect_uri(self) -> str | None:  # type: ignore[override]
         return None  # OIDC: redirect_uri is always required
 
-    def get_allowed_scope(self, scope: str) -> str:
-        return " ".join(s for s in (scope or "").split() if s in self.config.scopes)
+    def get_allowed_scope(self, scope: Collection[str] | str) -> str:
+        asked = (scope or "").split() if isinstance(scope, str) else scope
+        return " ".join(s for s in asked if s in self.config.scopes)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris  # exact string match only
@@ -209,7 +213,7 @@ class ClientRegistry:
             return None
         return self._clients.get(client_id)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Client]:
         return iter(self._clients.values())
 
     def __len__(self) -> int:
@@ -249,7 +253,8 @@ def load_clients(path: Path | str, issuer: str) -> ClientRegistry:
         if config.client_id in seen:
             problems.append(f"{where}.client_id: duplicate {config.client_id!r}")
         seen.add(config.client_id)
-        secret, keys = None, ()
+        secret: bytes | None = None
+        keys: tuple[PyJWK, ...] = ()
         if config.secret_hash:
             secret = bytes.fromhex(config.secret_hash.removeprefix("sha256:"))
         elif config.secret_env:

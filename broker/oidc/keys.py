@@ -46,6 +46,9 @@ KEY_RELOAD_INTERVAL = 2.0  # seconds between checks of the key folder
 # Without the broker's token settings (tests, tools): keep superseded keys a day.
 DEFAULT_RETIRE_AFTER = 24 * 3600
 RSA_BITS = 3072
+# The key types of SUPPORTED_ALGS (ES256: P-256, RS256: RSA).
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 # The members RFC 7638 hashes, per key type.
 _THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
 
@@ -62,9 +65,11 @@ def thumbprint(public_jwk: dict[str, Any]) -> str:
     return b64url(hashlib.sha256(canonical.encode()).digest())
 
 
-def public_jwk_of(alg: str, private_key: Any) -> dict[str, Any]:
-    pub = private_key.public_key()
-    jwk = (ECAlgorithm if alg == "ES256" else RSAAlgorithm).to_jwk(pub, as_dict=True)
+def public_jwk_of(private_key: PrivateKey) -> dict[str, Any]:
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        jwk = ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    else:
+        jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
     return {k: v for k, v in jwk.items() if k in ("kty", "crv", "x", "y", "n", "e")}
 
 
@@ -75,23 +80,23 @@ class SigningKey:
     alg: str
     kid: str
     created: int
-    private_key: Any = field(repr=False, compare=False)
+    private_key: PrivateKey = field(repr=False, compare=False)
 
     @property
-    def public_key(self) -> Any:
+    def public_key(self) -> PublicKey:
         return self.private_key.public_key()
 
     def public_jwk(self) -> dict[str, Any]:
-        return {**public_jwk_of(self.alg, self.private_key), "kid": self.kid,
+        return {**public_jwk_of(self.private_key), "kid": self.kid,
                 "alg": self.alg, "use": "sig"}
 
     @classmethod
-    def from_private(cls, alg: str, private_key: Any, created: int) -> SigningKey:
-        return cls(alg=alg, kid=thumbprint(public_jwk_of(alg, private_key)),
+    def from_private(cls, alg: str, private_key: PrivateKey, created: int) -> SigningKey:
+        return cls(alg=alg, kid=thumbprint(public_jwk_of(private_key)),
                    created=created, private_key=private_key)
 
 
-def generate(alg: str) -> Any:
+def generate(alg: str) -> PrivateKey:
     if alg == "ES256":
         return ec.generate_private_key(ec.SECP256R1())
     if alg == "RS256":
@@ -227,8 +232,8 @@ class KeyStore:
         time) stamps created keys and, without a ``clock``, is the store's fixed time.
         """
         if clock is None:
-            clock = (lambda: now) if now is not None else time.time  # type: ignore[assignment,return-value]
-        assert clock is not None
+            fixed = now
+            clock = (lambda: fixed) if fixed is not None else time.time
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = read_folder(folder)
         have = {k.alg for k in keys}
@@ -286,7 +291,7 @@ def add_key(folder: Path, alg: str, not_before: int) -> SigningKey:
     return SigningKey.from_private(alg, private_key, int(not_before))
 
 
-def _write_private(path: Path, private_key: Any) -> None:
+def _write_private(path: Path, private_key: PrivateKey) -> None:
     pem = private_key.private_bytes(serialization.Encoding.PEM,
                                     serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())

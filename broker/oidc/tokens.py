@@ -20,6 +20,8 @@ import hashlib
 import secrets
 from typing import Any, Literal
 
+from authlib.oauth2.rfc6749 import ClientMixin
+
 from broker.clock import Clock
 from broker.config import TokenSettings
 from broker.model import Frozen
@@ -72,8 +74,8 @@ class TokenRecord(Frozen):
     expires_at: int
 
     # Authlib TokenMixin / introspection helpers.
-    def check_client(self, client: Any) -> bool:
-        return self.grant.client_id == client.client_id
+    def check_client(self, client: ClientMixin) -> bool:
+        return self.grant.client_id == client.get_client_id()
 
     def get_scope(self) -> str:
         return " ".join(self.scopes)
