@@ -161,6 +161,7 @@ class LogoutRoutes:
                 frames += self.front.backchannel.frontchannel_urls(
                     ended, self.front.public_sid(sid))
         request.state.ended_sessions = ended_sessions
+        response: Response
         if frames:  # front-channel RPs need this page to load their iframes
             query = urlencode({"state": state}) if state else ""
             sep = "&" if target and "?" in target else "?"
@@ -173,7 +174,7 @@ class LogoutRoutes:
         elif target:
             query = urlencode({"state": state}) if state else ""
             sep = "&" if "?" in target else "?"
-            response: Response = RedirectResponse(
+            response = RedirectResponse(
                 f"{target}{sep}{query}" if query else target, status_code=303)
         else:
             response = self.ctx.templates.render(request, "oidc/logged_out.html", {
