@@ -20,6 +20,7 @@ cannot reach access logs. Bad input gets a 400 and changes nothing.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -111,12 +112,12 @@ def directory_admin_router(directory: Directory, trail: AuditLog, clock: Clock,
     def audit(request: Request, kind: str, caller: AdminCaller, **fields: Any) -> None:
         trail.record(kind, by=caller.client_id, **fields)
 
-    def now(request: Request) -> Any:
+    def now(request: Request) -> datetime:
         return clock.now()
 
     @router.put("/comuni/{code}")
     def put_comune(code: str, request: Request, payload: Any = Body(...),
-                   caller: AdminCaller = admin) -> dict:
+                   caller: AdminCaller = admin) -> dict[str, Any]:
         body = _parse(ComuneBody, payload)
         comune = _parse(Comune, {"code": code, "name": body.name,
                                  "convenzione": body.convenzione})
@@ -127,7 +128,7 @@ def directory_admin_router(directory: Directory, trail: AuditLog, clock: Clock,
         return comune.model_dump(mode="json")
 
     @router.get("/comuni/{code}/operators")
-    def operators(code: str, request: Request, caller: AdminCaller = admin) -> dict:
+    def operators(code: str, request: Request, caller: AdminCaller = admin) -> dict[str, Any]:
         comune = directory.comune(code)
         if comune is None:
             raise NotFound(f"unknown comune {code!r}")
@@ -135,7 +136,8 @@ def directory_admin_router(directory: Directory, trail: AuditLog, clock: Clock,
                 "operators": [g.model_dump(mode="json") for g in directory.operators(code)]}
 
     @router.post("/operators/grant")
-    def grant(request: Request, payload: Any = Body(...), caller: AdminCaller = admin) -> dict:
+    def grant(request: Request, payload: Any = Body(...),
+              caller: AdminCaller = admin) -> dict[str, Any]:
         body = _parse(GrantBody, payload)
         cf = normalize_person(body.fiscal_code)
         result = directory.grant(cf, body.comune, body.abilitazioni, by=caller.client_id,
@@ -146,7 +148,8 @@ def directory_admin_router(directory: Directory, trail: AuditLog, clock: Clock,
         return {"operator": _grant_json(result)}
 
     @router.post("/operators/revoke")
-    def revoke(request: Request, payload: Any = Body(...), caller: AdminCaller = admin) -> dict:
+    def revoke(request: Request, payload: Any = Body(...),
+               caller: AdminCaller = admin) -> dict[str, Any]:
         body = _parse(RevokeBody, payload)
         cf = normalize_person(body.fiscal_code)
         result = directory.revoke(cf, body.comune, body.abilitazioni, by=caller.client_id,
@@ -158,7 +161,7 @@ def directory_admin_router(directory: Directory, trail: AuditLog, clock: Clock,
 
     @router.post("/deleghe")
     def add_delega(request: Request, payload: Any = Body(...),
-                   caller: AdminCaller = admin) -> dict:
+                   caller: AdminCaller = admin) -> dict[str, Any]:
         body = _parse(DelegaBody, payload)
         cf = normalize_person(body.fiscal_code)
         directory.add_delega(cf, body.kind, body.delega)
@@ -168,7 +171,7 @@ def directory_admin_router(directory: Directory, trail: AuditLog, clock: Clock,
 
     @router.post("/deleghe/revoke")
     def revoke_delega(request: Request, payload: Any = Body(...),
-                      caller: AdminCaller = admin) -> dict:
+                      caller: AdminCaller = admin) -> dict[str, Any]:
         body = _parse(DelegaRevokeBody, payload)
         cf = normalize_person(body.fiscal_code)
         company = normalize_company(body.company_cf)
@@ -182,7 +185,7 @@ def directory_admin_router(directory: Directory, trail: AuditLog, clock: Clock,
 
     @router.post("/delegations")
     def add_delegation(request: Request, payload: Any = Body(...),
-                       caller: AdminCaller = admin) -> dict:
+                       caller: AdminCaller = admin) -> dict[str, Any]:
         body = _parse(DelegationBody, payload)
         directory.add_delegation(body.delegation)
         audit(request, "directory.delegation", caller,
@@ -191,7 +194,7 @@ def directory_admin_router(directory: Directory, trail: AuditLog, clock: Clock,
 
     @router.post("/delegations/revoke")
     def revoke_delegation(request: Request, payload: Any = Body(...),
-                          caller: AdminCaller = admin) -> dict:
+                          caller: AdminCaller = admin) -> dict[str, Any]:
         body = _parse(DelegationRevokeBody, payload)
         delegator, delegate = (normalize_person(body.delegator_cf),
                                normalize_person(body.delegate_cf))

@@ -105,7 +105,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = sub.add_parser("keys", help="signing keys: list, rotate, prune")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     lst = keys_sub.add_parser("list", help="every key with its state and dates")

@@ -264,7 +264,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
     return test(_dir_or_fail(args.dir), verbose=args.verbose)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``policy check|explain|test`` to the ``varco`` command."""
     policies = _default("policies")
     policy = subparsers.add_parser("policy", help="check, explain and test the policy files")

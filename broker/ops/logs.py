@@ -76,7 +76,7 @@ class BatchedLineHandler(logging.Handler):
                                         daemon=True)
         self._writer.start()
 
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         if not self.filter(record):
             return False
         try:

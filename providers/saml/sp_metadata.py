@@ -30,7 +30,7 @@ class SpEndpoints:
 def md(parent: etree._Element, local: str, text: str | None = None,
        **attrs: str) -> etree._Element:
     """A ``md:`` child with optional text."""
-    el = etree.SubElement(parent, f"{{{NS['md']}}}{local}", **attrs)
+    el = etree.SubElement(parent, f"{{{NS['md']}}}{local}", attrib=attrs)
     if text is not None:
         el.text = text
     return el
