@@ -141,7 +141,7 @@ def directory_facts(config: Path | None, fiscal_code: str) -> tuple[dict[str, An
     db = build_database(settings) if settings.directory.backend == "embedded" else None
     directory = build_directory(settings.model_copy(update={
         "demo_seed": False, "directory": settings.directory.model_copy(
-            update={"demo": False})}), db, SystemClock())  # type: ignore[arg-type]
+            update={"demo": False})}), db, SystemClock())
     facts = directory.facts(normalize_person(fiscal_code)).as_policy_facts()
     return facts, f"directory facts from the {directory.name} directory ({config})"
 

@@ -29,12 +29,17 @@ import httpx
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 log = logging.getLogger("varco.providers.cns")
+
+
+# The key types a CRL issuer can sign with (the classic ones; CNS CAs use RSA).
+_CRL_SIGNER_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, dsa.DSAPublicKey,
+                    ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
 
 
 class Status(StrEnum):
@@ -112,7 +117,9 @@ class CrlSet:
             crls = list(self._by_issuer.get(issuer.subject.public_bytes(), ()))
         result = Status.UNKNOWN
         for crl in crls:
-            if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            key = issuer.public_key()
+            if (not isinstance(key, _CRL_SIGNER_KEYS)  # X25519, X448 and ML-KEM sign nothing
+                    or not crl.is_signature_valid(key)):
                 log.warning("cns: CRL of %s has a bad signature, ignored",
                             issuer.subject.rfc4514_string())
                 continue

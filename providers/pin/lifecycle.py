@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from broker.audit import AuditLog
 from broker.clock import Clock
@@ -35,7 +35,16 @@ from providers.pin.store import PinCredential, PinKind, PinPerson, PinStatus, Pi
 log = logging.getLogger("varco.providers.pin.lifecycle")
 
 FirstChannel = Literal["sms", "email", "pec"]
+FIRST_CHANNELS: tuple[FirstChannel, ...] = get_args(FirstChannel)
 _DIGITS = re.compile(r"[^0-9+]")
+
+
+def _first_channel(stored: str) -> FirstChannel:
+    """A practice's stored channel (``pin_practice`` CHECKs it is one of these)."""
+    for channel in FIRST_CHANNELS:
+        if stored == channel:
+            return channel
+    raise ValueError(f"unknown first-half channel {stored!r}")
 
 
 class LifecycleError(Exception):
@@ -231,11 +240,11 @@ class PinLifecycle:
             if person is None or last is None:
                 raise LifecycleError("no_record")
             privilege = current.privilege if current else Privilege.ORDINARIO
-            channel = first or last.first_half_channel
+            channel = first or _first_channel(last.first_half_channel)
             if channel == "sms" and not person.mobile_phone:
                 channel = "pec" if person.pec else "email"
             issued = self._issue(
-                c, person, kind=kind, address=last.address, first=channel,  # type: ignore[arg-type]
+                c, person, kind=kind, address=last.address, first=channel,
                 second=second, status=status, privilege=privilege,
                 card=(last.health_card_digest, last.health_card_expiry), actor=actor,
                 reason=reason, now=now)
