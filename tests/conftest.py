@@ -9,7 +9,19 @@ from typing import Any
 import pytest
 
 from broker.clock import FixedClock
+from tests import loopguard
 from tests.harness import RunningBroker, demo_settings, start_broker
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_call_on_the_event_loop() -> Iterator[None]:
+    """Every test is also a check that no store, LDAP or argon2 call ran on the event loop
+    of a broker it started (``tests.loopguard``); torn down last, after the brokers stop."""
+    loopguard.install()
+    seen = len(loopguard.VIOLATIONS)
+    yield
+    found = loopguard.VIOLATIONS[seen:]
+    assert not found, f"{len(found)} blocking call(s) on the event loop; the first:\n{found[0]}"
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from broker.app import Broker, create_app
 from broker.clock import FixedClock
 from broker.config import DirectorySettings, Settings, load_settings
 from broker.paths import project_dir
+from tests import loopguard
 
 
 def free_port() -> int:
@@ -70,7 +71,7 @@ def start_broker(settings: Settings, clock: FixedClock | None = None,
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, daemon=True, name=loopguard.SERVER_THREAD)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:

@@ -26,6 +26,7 @@ from fastapi.responses import RedirectResponse
 
 from broker.context import BrokerContext
 from broker.errors import BadRequest
+from broker.http.threads import in_thread
 
 COOKIE = "demo_rp_state"
 NS = "demo-rp"
@@ -96,7 +97,7 @@ def demo_rp_router(ctx: BrokerContext) -> APIRouter:
             raise BadRequest("demo RP: wrong iss in the authorization response")
         if not state or state != request.cookies.get(COOKIE):
             raise BadRequest("demo RP: state does not match this browser")
-        saved = ctx.ephemeral.take(NS, state)
+        saved = await in_thread(ctx.ephemeral.take, NS, state)
         if saved is None or json.loads(saved)["rp"] != client.client_id:
             raise BadRequest("demo RP: unknown state")
         if error:
