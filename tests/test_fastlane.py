@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.responses import PlainTextResponse
 from starlette.routing import Match, NoMatchFound, Router
+from starlette.types import Scope
 
 from broker.http.fastlane import FastLane, HotRoute
 
@@ -13,7 +14,7 @@ async def _ok(request):  # pragma: no cover - never called here
     return PlainTextResponse("ok")
 
 
-def _scope(path: str, method: str = "GET") -> dict:
+def _scope(path: str, method: str = "GET") -> Scope:
     return {"type": "http", "path": path, "method": method, "root_path": ""}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -172,7 +173,7 @@ def test_a_burst_beyond_the_pool_waits_and_every_call_runs_once() -> None:
     for _ in range(4):
         pool.submit(lambda: release.wait(10), lambda _: finished.release())
     for n in range(30):
-        pool.submit(lambda n=n: order.append(n), lambda _: finished.release())
+        pool.submit(functools.partial(order.append, n), lambda _: finished.release())
     time.sleep(0.05)
     assert order == []  # the four threads are all blocked: nothing queued has run
     release.set()

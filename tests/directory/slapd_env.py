@@ -29,7 +29,8 @@ SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # (host, port)
+        return port
 
 
 def _cert(subject: str, key, issuer_key=None, issuer_name=None, *, ca: bool) -> x509.Certificate:
@@ -48,7 +49,7 @@ def _cert(subject: str, key, issuer_key=None, issuer_name=None, *, ca: bool) -> 
     return builder.sign(issuer_key or key, hashes.SHA256())
 
 
-def _pem(obj) -> bytes:
+def _pem(obj: x509.Certificate | ec.EllipticCurvePrivateKey) -> bytes:
     if isinstance(obj, x509.Certificate):
         return obj.public_bytes(serialization.Encoding.PEM)
     return obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -63,7 +64,7 @@ class Slapd:
     reader_password: str
     admin_password: str
     plain_port: int = 0
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -82,6 +83,7 @@ class Slapd:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                assert self.proc.stderr is not None  # stderr=PIPE
                 raise RuntimeError(f"slapd exited: {self.proc.stderr.read().decode()[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):

@@ -188,7 +188,7 @@ def test_audit_verify_detects_a_tampered_row(broker_factory, tmp_path):
         mappings_dir: {root / 'mappings'}
         """))
 
-    def verify() -> subprocess.CompletedProcess:
+    def verify() -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "broker.cli.main", "audit", "verify",
                                "--config", str(config)], capture_output=True, text=True,
                               cwd=root, timeout=60)

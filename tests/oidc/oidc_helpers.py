@@ -73,11 +73,15 @@ class RP:
         params = {k: v for k, v in params.items() if v is not None}
         return Pending(self, state, nonce, verifier, params)
 
+    def _secret(self) -> str:
+        assert self.secret is not None, f"{self.client_id} has no secret (auth={self.auth})"
+        return self.secret
+
     def token(self, http: httpx.Client, data: dict[str, str], **kw: Any) -> httpx.Response:
         if self.auth == "basic":
-            kw.setdefault("auth", (self.client_id, self.secret))
+            kw.setdefault("auth", (self.client_id, self._secret()))
         elif self.auth == "post":
-            data = {"client_id": self.client_id, "client_secret": self.secret, **data}
+            data = {"client_id": self.client_id, "client_secret": self._secret(), **data}
         return http.post(f"{self.base}/token", data=data, **kw)
 
     def exchange(self, http: httpx.Client, pending: Pending, code: str,
@@ -92,9 +96,10 @@ class RP:
 
     def endpoint(self, http: httpx.Client, path: str, data: dict[str, str]) -> httpx.Response:
         if self.auth == "basic":
-            return http.post(f"{self.base}{path}", data=data, auth=(self.client_id, self.secret))
+            return http.post(f"{self.base}{path}", data=data,
+                             auth=(self.client_id, self._secret()))
         return http.post(f"{self.base}{path}", data={
-            "client_id": self.client_id, "client_secret": self.secret, **data})
+            "client_id": self.client_id, "client_secret": self._secret(), **data})
 
 
 class Browser:
@@ -212,4 +217,5 @@ def now_of(broker: Any) -> int:
 
 
 def b64json(part: str) -> dict[str, Any]:
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return decoded

@@ -16,7 +16,9 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
-from oidc_helpers import (
+
+from broker.paths import project_dir
+from tests.oidc.oidc_helpers import (
     LAURA,
     PIN_LAURA,
     RP,
@@ -26,8 +28,6 @@ from oidc_helpers import (
     now_of,
     pension_rp,
 )
-
-from broker.paths import project_dir
 
 pytestmark = pytest.mark.integration
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -291,6 +291,6 @@ def test_private_key_jwt_alg_none_is_refused(jwt_broker):
     broker, key = jwt_broker
     now = now_of(broker)
     unsigned = jwt.encode({"iss": "jwt-rp", "sub": "jwt-rp", "aud": f"{broker.url}/token",
-                           "exp": now + 60, "jti": "x"}, None, algorithm="none")
+                           "exp": now + 60, "jti": "x"}, "", algorithm="none")
     response = _jwt_exchange(broker, key, assertion=unsigned)
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"

@@ -11,7 +11,8 @@ import hashlib
 import json
 
 import pytest
-from oidc_helpers import (
+
+from tests.oidc.oidc_helpers import (
     GIUSEPPE,
     LAURA,
     PIN_GIUSEPPE,
@@ -198,13 +199,13 @@ def test_revocation_of_access_and_refresh_tokens(broker):
 
 def test_pairwise_subjects_differ_per_client_and_are_stable(broker):
     browser = Browser(broker.url)
-    subs = {}
+    subs: dict[str, set[str]] = {}
     for rp in (demo_rp(broker.url), pension_rp(broker.url), demo_rp(broker.url)):
         pending = rp.authorize_params()
         if not subs:
             code = browser.login_for_code(pending, LAURA, PIN_LAURA)
         else:  # single sign-on: the code comes without a login
-            from oidc_helpers import code_from
+            from tests.oidc.oidc_helpers import code_from
             code = code_from(browser.authorize(pending), pending)
         tokens = rp.exchange(browser.http, pending, code).json()
         info = browser.http.get("/userinfo", headers={

@@ -56,7 +56,7 @@ def test_hint_verification_refuses_foreign_tampered_and_none(tmp_path):
     foreign = sign(other, "ES256", {"iss": ISSUER, "sub": "s", "aud": "rp"})
     head, body, sig = good.split(".")
     tampered = ".".join([head, body[:-2] + ("AA" if body[-2:] != "AA" else "BB"), sig])
-    unsigned = jwt.encode({"iss": ISSUER, "sub": "s", "aud": "rp"}, None, algorithm="none")
+    unsigned = jwt.encode({"iss": ISSUER, "sub": "s", "aud": "rp"}, "", algorithm="none")
     wrong_iss = sign(keys, "ES256", {"iss": "https://evil.example", "sub": "s", "aud": "rp"})
     for bad in (foreign, tampered, unsigned, wrong_iss, "garbage"):
         with pytest.raises(InvalidHint):

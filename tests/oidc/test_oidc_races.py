@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from oidc_helpers import LAURA, PIN_LAURA, Browser, demo_rp
+
+from tests.oidc.oidc_helpers import LAURA, PIN_LAURA, Browser, demo_rp
 
 pytestmark = pytest.mark.integration
 RACERS = 8

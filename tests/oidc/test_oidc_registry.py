@@ -23,11 +23,13 @@ D = Privilege.DISPOSITIVO
 def test_demo_registry_loads_and_resolves_the_issuer():
     registry = load_clients(project_dir("config") / "clients.demo.yaml", ISSUER)
     demo = registry.get("demo-rp")
+    pension = registry.get("pension-portal")
+    assert demo is not None and pension is not None
     assert demo.redirect_uris == (f"{ISSUER}/demo-rp/callback",)
     assert demo.check_client_secret("demo-rp-secret")
     assert not demo.check_client_secret("demo-rp-secret ")
     assert not demo.check_client_secret("")
-    assert registry.get("pension-portal").config.required_privilege is D
+    assert pension.config.required_privilege is D
     assert registry.get("nobody") is None
 
 

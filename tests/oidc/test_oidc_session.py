@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from oidc_helpers import (
+
+from tests.oidc.oidc_helpers import (
     GIUSEPPE,
     LAURA,
     PIN_GIUSEPPE,

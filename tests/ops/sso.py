@@ -17,9 +17,10 @@ from tests.oidc.oidc_helpers import Browser, Pending, code_from, hidden
 def through_roles(browser: Browser, response: httpx.Response, pending: Pending) -> str:
     response = browser.walk(response, pending.rp.redirect_uri)
     if response.status_code == 200 and 'name="role"' in response.text:
-        action = html.unescape(re.search(r'<form method="post" action="([^"]+)"',
-                                         response.text).group(1))
-        role = re.search(r'name="role" value="([^"]+)"', response.text).group(1)
+        form = re.search(r'<form method="post" action="([^"]+)"', response.text)
+        offered = re.search(r'name="role" value="([^"]+)"', response.text)
+        assert form is not None and offered is not None, response.text
+        action, role = html.unescape(form.group(1)), offered.group(1)
         fields = {"csrf_token": hidden(response.text, "csrf_token"), "role": role}
         if 'name="tx"' in response.text:
             fields["tx"] = hidden(response.text, "tx")

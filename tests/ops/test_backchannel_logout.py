@@ -10,6 +10,7 @@ import hashlib
 import html
 import re
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -60,7 +61,7 @@ def rp(broker, client_id: str, receiver: LogoutReceiver) -> RP:
     return RP(broker.url, client_id, f"{receiver.base}/cb", "rp-secret")
 
 
-def login_everywhere(broker, receiver) -> tuple[Browser, dict]:
+def login_everywhere(broker, receiver) -> tuple[Browser, dict[str, Any]]:
     """PIN login at bcl-rp, then single sign-on at fcl-rp and at the demo RP."""
     browser = Browser(broker.url)
     bcl = rp(broker, "bcl-rp", receiver)
@@ -73,7 +74,7 @@ def login_everywhere(broker, receiver) -> tuple[Browser, dict]:
     return browser, tokens
 
 
-def validate(broker, token: str, client_id: str, alg: str) -> dict:
+def validate(broker, token: str, client_id: str, alg: str) -> dict[str, Any]:
     """What a careful RP does with a logout token (OIDC Back-Channel Logout 1.0, 2.6)."""
     header = jwt.get_unverified_header(token)
     assert header["typ"] == "logout+jwt" and header["alg"] == alg

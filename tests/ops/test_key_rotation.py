@@ -95,7 +95,8 @@ def _kid_of_a_fresh_id_token(broker, browser, rp) -> str:
     pending = rp.authorize_params()
     code = sso_code(browser, pending)  # single sign-on
     tokens = rp.exchange(browser.http, pending, code).json()
-    return jwt.get_unverified_header(tokens["id_token"])["kid"]
+    kid: str = jwt.get_unverified_header(tokens["id_token"])["kid"]
+    return kid
 
 
 def _jwks_kids(http) -> set[str]:

@@ -23,7 +23,8 @@ from aiosmtpd.controller import Controller
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # (host, port)
+        return port
 
 
 class _Keep:
@@ -33,7 +34,7 @@ class _Keep:
     async def handle_DATA(self, server, session, envelope):
         mail = message_from_bytes(envelope.content, policy=policy.default)
         with self.sink.lock:
-            self.sink.messages.append(mail)  # type: ignore[arg-type]
+            self.sink.messages.append(mail)
         return "250 OK"
 
 
@@ -79,7 +80,8 @@ class SmtpSink:
 def body(mail: EmailMessage) -> str:
     part = mail.get_body(("plain",))
     assert part is not None
-    return part.get_content()
+    text: str = part.get_content()
+    return text
 
 
 class SmsGateway:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from outbox_sinks import SmsGateway, SmtpSink, body
 from pypdf import PdfReader
 
 from broker.clock import FixedClock
@@ -21,6 +20,7 @@ from broker.outbox import Channel, NewMessage, Outbox, OutboxConfig, Rendered, S
 from broker.outbox.model import Letter
 from broker.outbox.worker import build_worker
 from broker.store import SqliteDatabase
+from tests.outbox.outbox_sinks import SmsGateway, SmtpSink, body
 
 pytestmark = pytest.mark.integration
 HALF = "K7QX3MZP"
@@ -133,7 +133,8 @@ def test_smtp_server_down_then_up(tmp_path: Path, smtp: SmtpSink, gateway: SmsGa
     smtp.controller = None
     restarted = SmtpSink()
     from aiosmtpd.controller import Controller
-    from outbox_sinks import _Keep
+
+    from tests.outbox.outbox_sinks import _Keep
 
     restarted.port = port
     restarted.controller = Controller(_Keep(restarted), hostname="127.0.0.1", port=port)

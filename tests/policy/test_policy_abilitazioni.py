@@ -7,6 +7,7 @@ import io
 import textwrap
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,11 +51,11 @@ def engine_of(tmp_path: Path, rules: str, extra: str = "") -> PolicyEngine:
     return PolicyEngine.load(tmp_path)
 
 
-def op(comune: str, *services: str) -> dict:
+def op(comune: str, *services: str) -> dict[str, Any]:
     return {"comune": comune, "abilitazioni": list(services)}
 
 
-def spid(facts: dict, client: str = "demo-rp"):
+def spid(facts: dict[str, Any], client: str = "demo-rp"):
     return make_input(provider="spid", now=NOW, fiscal_code="BNCLRA85M41Z404W",
                       acr=ACR_SPID_L2, facts=facts, client={"client_id": client})
 

@@ -96,6 +96,7 @@ def test_shipped_policies(shipped: PolicyEngine, name: str, inp: PolicyInput, al
 
 def test_denied_resident_is_pointed_to_spid_cie_cns(shipped: PolicyEngine) -> None:
     d = shipped.decide(pin("dispositivo", ITALY, cf="RSSMRA80A01H501U"))
+    assert d.message_it is not None and d.message_en is not None
     for word in ("SPID", "CIE", "CNS"):
         assert word in d.message_it
         assert word in d.message_en
@@ -103,7 +104,8 @@ def test_denied_resident_is_pointed_to_spid_cie_cns(shipped: PolicyEngine) -> No
 
 
 def test_spid_l1_message(shipped: PolicyEngine) -> None:
-    assert "SPID di livello 2 è il minimo" in shipped.decide(other("spid", ACR_SPID_L1)).message_it
+    message = shipped.decide(other("spid", ACR_SPID_L1)).message_it
+    assert message is not None and "SPID di livello 2 è il minimo" in message
 
 
 def test_trace_says_why_and_masks_the_fiscal_code(shipped: PolicyEngine) -> None:

@@ -17,10 +17,10 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 from saml2 import BINDING_HTTP_REDIRECT
-from spid_env import SpidBrowser, form_fields, serve
 
 from providers.saml.testidp.app import create_app as create_idp_app
 from providers.saml.testidp.idp import IdpRequest, TestIdp
+from tests.providers.spid_env import SpidBrowser, form_fields, serve
 
 
 def cie_section(idp_dir: Path, **kw: Any) -> dict[str, Any]:

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from spid_env import SpidEnv, start_spid_env
+
+from tests.providers.spid_env import SpidEnv, start_spid_env
 
 
 @pytest.fixture

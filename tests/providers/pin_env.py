@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import html
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "outbox"))
-from outbox_sinks import SmsGateway, SmtpSink, body
-
 from broker.fiscal_code import check_character
+from tests.outbox.outbox_sinks import SmsGateway, SmtpSink, body
 
 __all__ = ["BACKOFFICE", "Citizen", "PinEnv", "body", "letters", "make_cf", "start_pin_env"]
 
@@ -50,7 +47,8 @@ class PinEnv:
 
     def deliver(self) -> int:
         """Run the outbox once now (the worker thread would within a second anyway)."""
-        return self.provider.worker.run_once()
+        delivered: int = self.provider.worker.run_once()
+        return delivered
 
     def stop(self) -> None:
         self.smtp.stop()
@@ -170,10 +168,11 @@ def start_spid_for_pin(broker_factory: Any, tmp_path: Path) -> Any:
     import time
 
     import uvicorn
-    from spid_env import SpidEnv, create_idp_app, free_port, spid_section
 
     from broker.config import load_settings
     from broker.paths import project_dir
+    from providers.saml.testidp.app import create_app as create_idp_app
+    from tests.providers.spid_env import SpidEnv, free_port, spid_section
 
     idp_dir = tmp_path / "spid-idps"
     idp_dir.mkdir(exist_ok=True)

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from broker.errors import ConfigError
 from providers.cns import pki
 from providers.cns.chain import ChainVerifier, load_pem_bundle
 from providers.cns.errors import (
+    CnsError,
     CnsExpired,
     CnsMalformedCertificate,
     CnsNoCertificate,
@@ -75,7 +77,7 @@ def _subject(*attrs: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
     (_subject((NameOID.COMMON_NAME, "ROSSI MARIO")), None, CnsNoFiscalCode),
 ])
 def test_holder_from_subject(env: CnsPki, subject: x509.Name, want: str | None,
-                             want_error: type[Exception] | None) -> None:
+                             want_error: type[CnsError] | None) -> None:
     cert = pki.make_client(subject, env.inter, NOW).cert
     if want_error:
         with pytest.raises(want_error) as info:
@@ -96,7 +98,7 @@ def test_escaped_header_round_trip(env: CnsPki) -> None:
     from urllib.parse import quote
 
     cert = card(env)
-    pem = cert.public_bytes(pki.serialization.Encoding.PEM).decode()
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
     assert parse_escaped_cert(quote(pem, safe="")) == cert
 
 
@@ -155,7 +157,7 @@ def test_untrusted_paths(env: CnsPki, case: str) -> None:
                 .public_key(key.public_key()).serial_number(7)
                 .not_valid_before(NOW - timedelta(days=1))
                 .not_valid_after(NOW + timedelta(days=1))
-                .sign(key, pki.hashes.SHA256()))
+                .sign(key, hashes.SHA256()))
     elif case == "ca_as_leaf":  # the issuing CA's own certificate is not a card
         leaf = env.inter.cert
     else:
@@ -238,7 +240,7 @@ def test_der_crl_files_are_read(env: CnsPki) -> None:
     leaf = pki.make_client(pki.cns_subject(MARIO, "M", "R"), env.inter, NOW)
     env.write_crls([])
     (env.crl_dir / "inter.crl").write_bytes(pki.make_crl(
-        env.inter, [leaf.cert], NOW, encoding=pki.serialization.Encoding.DER))
+        env.inter, [leaf.cert], NOW, encoding=serialization.Encoding.DER))
     with pytest.raises(CnsRevoked):
         verifier(env).verify(leaf.cert, NOW)
 

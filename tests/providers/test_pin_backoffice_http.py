@@ -9,15 +9,14 @@ and the reason in the audit trail.
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pin_env import BACKOFFICE, PinEnv, body, hidden, start_pin_env
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "oidc"))
-from oidc_helpers import Browser, IdTokenCheck, now_of, pension_rp
+from tests.oidc.oidc_helpers import Browser, IdTokenCheck, now_of, pension_rp
+from tests.providers.pin_env import BACKOFFICE, PinEnv, body, hidden, start_pin_env
 
 pytestmark = pytest.mark.integration
 
@@ -41,11 +40,12 @@ def _upload(env: PinEnv, cf: str = GIUSEPPE, pin: str = PIN_GIUSEPPE,
                               files={"mv35": mv35, "id_document": doc})
 
 
-def _pending(env: PinEnv) -> list[dict]:
+def _pending(env: PinEnv) -> list[dict[str, Any]]:
     with env.admin() as admin:
         r = admin.get("/admin/pin/conversions")
     assert r.status_code == 200
-    return r.json()["conversions"]
+    conversions: list[dict[str, Any]] = r.json()["conversions"]
+    return conversions
 
 
 SELF_ROLE = hashlib.sha256(b"self").hexdigest()[:20]  # broker.login.roles.role_key of "for myself"
@@ -108,7 +108,7 @@ def test_conversion_approved_then_dispositivo_login_with_the_claim(env: PinEnv) 
     assert "dispositivo" in body(notice)
 
     rp, pending, browser, final = _login_pension(env, GIUSEPPE, PIN_GIUSEPPE)
-    from oidc_helpers import code_from
+    from tests.oidc.oidc_helpers import code_from
 
     code = code_from(final, pending)
     tokens = rp.exchange(browser.http, pending, code)
@@ -219,7 +219,7 @@ def test_filing_with_an_ordinario_pin_awaiting_conversion_is_explicit(env: PinEn
     assert _upload(env).status_code == 200
     [conv] = _pending(env)
     rp, pending, browser, final = _login_pension(env, GIUSEPPE, PIN_GIUSEPPE)
-    from oidc_helpers import code_from
+    from tests.oidc.oidc_helpers import code_from
 
     code = code_from(final, pending)
     tokens = rp.exchange(browser.http, pending, code).json()

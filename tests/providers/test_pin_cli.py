@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
-from pin_env import pin_login
 
 from broker.cli.main import main
 from broker.paths import project_dir
+from tests.providers.pin_env import pin_login
 
 pytestmark = pytest.mark.integration
 GIUSEPPE, LAURA = "VRDGPP70C15Z110R", "BNCLRA85M41Z404W"

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pin_env import (
+
+from broker.clock import FixedClock
+from tests.providers.pin_env import (
     PinEnv,
     body,
     choose_new_pin,
@@ -27,8 +29,6 @@ from pin_env import (
     request_form,
     start_pin_env,
 )
-
-from broker.clock import FixedClock
 
 pytestmark = pytest.mark.integration
 
@@ -209,7 +209,7 @@ def test_expired_pin_leads_to_a_guided_renewal(env: PinEnv) -> None:
     env.broker.clock.advance(days=184)
     http, page = pin_login(env.broker, GIUSEPPE, "Abroad02")
     assert page.status_code == 403 and "Rinnova il PIN" in page.text
-    from pin_env import hidden
+    from tests.providers.pin_env import hidden
 
     token = hidden(page.text, "renew_token")
     renewed = http.post("/pin/renew", data={"csrf_token": hidden(page.text, "csrf_token"),

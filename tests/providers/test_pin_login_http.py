@@ -86,7 +86,8 @@ class PinBrowser:
 
 
 def _attempts(broker, cf: str) -> int:
-    return broker.ctx.providers["pin"].store.attempts(cf).failed_count
+    failed: int = broker.ctx.providers["pin"].store.attempts(cf).failed_count
+    return failed
 
 
 def test_right_pin_reaches_the_rp_with_the_person(broker) -> None:

@@ -15,7 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from pin_env import (
+
+from tests.providers.pin_env import (
     BACKOFFICE,
     PinEnv,
     body,
@@ -28,7 +29,7 @@ from pin_env import (
     start_pin_env,
     start_spid_for_pin,
 )
-from spid_env import SpidEnv
+from tests.providers.spid_env import SpidEnv
 
 pytestmark = pytest.mark.integration
 

@@ -23,13 +23,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from cie_env import CieEnv, start_cie_env
 from lxml import etree
 from saml2 import BINDING_HTTP_REDIRECT
-from spid_env import Login, SpidBrowser, SpidEnv, form_fields, start_spid_env
 
 from providers.saml.testidp.idp import SAML, IdpRequest, TestIdp
 from providers.saml.xmlutil import b64_xml
+from tests.providers.cie_env import CieEnv, start_cie_env
+from tests.providers.spid_env import Login, SpidBrowser, SpidEnv, form_fields, start_spid_env
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from spid_sp_test.compliant_certificates import check_certificate
 
 ENTITY = "https://varco.example.it/spid/metadata"
@@ -27,8 +28,8 @@ def test_keygen_command_makes_a_compliant_certificate(tmp_path: Path, profile: s
     assert key.stat().st_mode & 0o077 == 0
     checks = check_certificate(str(cert), profile)
     assert checks and [c for c in checks if c["result"] != "success"] == []
-    parsed = x509.load_pem_x509_certificate(cert.read_bytes())
-    assert parsed.public_key().key_size == 2048
+    public = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    assert isinstance(public, rsa.RSAPublicKey) and public.key_size == 2048
 
 
 def test_keygen_refuses_wrong_organization_identifier_and_never_overwrites(tmp_path: Path):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from spid_env import SpidEnv
 
 from broker.http.pages import BROWSER_COOKIE
+from tests.providers.spid_env import SpidEnv
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,10 @@ import asyncio
 from urllib.parse import urlencode
 
 import pytest
-from spid_env import SpidBrowser, SpidEnv
 from starlette.requests import Request
 
 from broker.model import AuthEvent
+from tests.providers.spid_env import SpidBrowser, SpidEnv
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # (host, port)
+        return port
 
 
 def write_config(folder: Path, issuer: str, *, ephemeral: str = "redis",
@@ -47,7 +48,7 @@ class BrokerProcess:
     port: int
     env: dict[str, str]
     log: Path
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -138,7 +139,7 @@ class Cluster:
     policies: Path | None = None
     port: int = field(default_factory=free_port)
     brokers: list[BrokerProcess] = field(default_factory=list)
-    nginx: subprocess.Popen | None = None
+    nginx: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:

@@ -69,6 +69,7 @@ def test_a_login_and_its_tokens_work_whichever_process_answers(cluster: Cluster)
 def test_a_policy_change_reaches_every_process(cluster: Cluster):
     before = [value(scrape(httpx.Client(base_url=b.url)), "varco_policy_reloads_total",
                     outcome="ok") for b in cluster.brokers]
+    assert cluster.policies is not None
     victim = sorted(cluster.policies.glob("*.yaml"))[0]
     victim.write_text(victim.read_text() + "\n# reviewed by the security team\n")
     deadline = time.monotonic() + 15
@@ -95,8 +96,9 @@ def test_a_process_dies_mid_login_and_the_citizen_finishes_on_the_other(cluster:
     pending = rp.authorize_params()
     page = browser.walk(browser.authorize(pending), rp.redirect_uri)
     if 'name="pin"' not in page.text:  # the chooser first
-        link = re.search(r'href="(/login/start/pin\?[^"]+)"', page.text).group(1)
-        page = browser.walk(browser.http.get(html.unescape(link)), rp.redirect_uri)
+        link = re.search(r'href="(/login/start/pin\?[^"]+)"', page.text)
+        assert link is not None, page.text
+        page = browser.walk(browser.http.get(html.unescape(link.group(1))), rp.redirect_uri)
     assert 'name="pin"' in page.text
     served_form = cluster.by_port(upstream_port(page))
     served_form.kill()  # crash after the PIN form was shown, before it is posted
