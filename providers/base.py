@@ -29,10 +29,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeIs
 
 from broker.errors import BrokerError, Text
 from broker.model import AuthEvent, AuthRequest, BrokerSession
@@ -181,16 +182,22 @@ class ProviderServices:
 class Provider(Protocol):
     """A login method. ``name`` is its type's name; routes live under ``/{name}``."""
 
-    name: str
-    label: Text
+    @property
+    def name(self) -> str:
+        """Its type's name (``providers.types.ProviderType.name``)."""
+
+    @property
+    def label(self) -> Text:
+        """What the chooser's button says."""
 
     @property
     def router(self) -> APIRouter:
         """The provider's own routes (metadata, citizen pages), mounted under ``/{name}``."""
 
-    def start(self, step: LoginStep, hint: str | None) -> Response:
-        """Begin a login (a form, a redirect to an IdP, a card challenge); ``hint`` is what
-        followed ``name:`` in ``idp_hint``, already checked against ``Choices``."""
+    def start(self, step: LoginStep, hint: str | None) -> Response | Refusal:
+        """Begin a login (a form, a redirect to an IdP, a card challenge), or say why it
+        cannot (no trusted IdP); ``hint`` is what followed ``name:`` in ``idp_hint``,
+        already checked against ``Choices``."""
 
 
 @runtime_checkable
@@ -274,12 +281,13 @@ _P = TypeVar("_P")
 _SUPPORTS: dict[tuple[type, type], bool] = {}
 
 
-def supports(provider: object, capability: type[_P]) -> TypeGuard[_P]:
+def supports(provider: object, capability: type[_P]) -> TypeIs[_P]:
     """``isinstance(provider, capability)``, remembered per provider class.
 
     A runtime protocol check lists and looks up the protocol's members on every call
     (~15 us), and the login path asks on every login; a class's methods decide its
-    capabilities, so the answer is the class's. A ``TypeGuard``, so the type is kept.
+    capabilities, so the answer is the class's. ``TypeIs``: the checker then knows the
+    provider has both its own type and the capability.
     """
     key = (type(provider), capability)
     known = _SUPPORTS.get(key)

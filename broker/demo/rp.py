@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -107,12 +108,13 @@ def demo_rp_router(ctx: BrokerContext) -> APIRouter:
         secret = os.environ.get(client.secret_env, client.default_secret)
         form = {"grant_type": "authorization_code", "code": code,
                 "redirect_uri": redirect_uri(client), "code_verifier": pkce["verifier"]}
-        auth: tuple[str, str] | None = (client.client_id, secret)
+        auth: tuple[str | bytes, str | bytes] | None = (client.client_id, secret)
         if client.auth == "client_secret_post":
             form.update(client_id=client.client_id, client_secret=secret)
             auth = None
         async with httpx.AsyncClient(timeout=10) as http:
-            token = await http.post(f"{ctx.issuer}/token", auth=auth, data=form)
+            token = (await http.post(f"{ctx.issuer}/token", data=form) if auth is None
+                     else await http.post(f"{ctx.issuer}/token", auth=auth, data=form))
             if token.status_code != 200:
                 raise BadRequest(f"demo RP: token endpoint said {token.status_code}")
             tokens = token.json()
@@ -130,7 +132,7 @@ def demo_rp_router(ctx: BrokerContext) -> APIRouter:
                 "client_id": client.client_id})})
 
     for client in CLIENTS.values():
-        def make(client: DemoClient = client):
+        def make(client: DemoClient = client) -> Callable[..., Awaitable[Response]]:
             async def handler(request: Request, state: str = "", code: str = "",
                               error: str = "", error_description: str = "",
                               iss: str = "") -> Response:

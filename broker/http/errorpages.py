@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from broker.errors import BadRequest, BrokerError, LoginExpired, NotFound, ServiceUnavailable, Text
 from broker.http.pages import Renderer
+from broker.model import AuthRequest
 
 log = logging.getLogger("varco.app")
 API_PREFIXES = ("/admin/", "/api/")  # machine clients: errors as JSON, not pages
@@ -54,15 +55,15 @@ class ErrorPages:
             return JSONResponse({"error": oauth_error(error),
                                  "error_description": error.message.en},
                                 status_code=error.status, headers=NO_STORE)
-        auth = getattr(request.state, "varco_auth", None)
-        in_login = auth is not None and not isinstance(error, LoginExpired)
+        auth: AuthRequest | None = getattr(request.state, "varco_auth", None)
         lang = self.renderer.language(request, auth.ui_locales if auth else ())
+        tx = auth.tx_id if auth is not None and not isinstance(error, LoginExpired) else None
         links = []
-        if in_login:
-            links.append({"url": f"/login?tx={auth.tx_id}", "text": CHOOSE_AGAIN.get(lang)})
+        if tx is not None:
+            links.append({"url": f"/login?tx={tx}", "text": CHOOSE_AGAIN.get(lang)})
         return self.renderer.page(request, "error.html", {
             "message": error.message.get(lang), "error_id": error.error_id,
-            "links": links, "tx": auth.tx_id if in_login else None}, status=error.status)
+            "links": links, "tx": tx}, status=error.status)
 
 
 def as_broker_error(request: Request, exc: Exception) -> BrokerError:

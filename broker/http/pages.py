@@ -45,7 +45,7 @@ class Renderer:
     # --- browser binding and CSRF -------------------------------------------------
     def browser_id(self, request: Request) -> str:
         """This browser's id; a new one is made (and set on the response) when absent."""
-        existing = getattr(request.state, "browser_id", None)
+        existing: str | None = getattr(request.state, "browser_id", None)
         if existing:
             return existing
         value = request.cookies.get(BROWSER_COOKIE, "")

@@ -97,29 +97,31 @@ class UserSnapshot(Frozen):
         abil = role.abilitazione if role is not None else None
         if abil is not None and abil not in rec.decision.abilitazioni:
             abil = None
-        person = {"fiscal_code": rec.identity.fiscal_code,
-                  "given_name": rec.identity.given_name,
-                  "family_name": rec.identity.family_name, "email": rec.identity.email}
+        person = rec.identity
+        fiscal_code = person.fiscal_code
+        names: dict[str, str | None] = {"given_name": person.given_name,
+                                        "family_name": person.family_name,
+                                        "email": person.email}
         actor: dict[str, str | None] = {}
         released = abil.model_dump(mode="json") if abil is not None else None
-        if abil is not None and abil.kind == "delegate" and abil.scope.get("delegator"):
-            person = {"fiscal_code": abil.scope["delegator"], "given_name": None,
-                      "family_name": None, "email": None}
-            actor = {"actor_fiscal_code": rec.identity.fiscal_code,
+        if abil is not None and released is not None and abil.kind == "delegate" \
+                and abil.scope.get("delegator"):
+            fiscal_code = abil.scope["delegator"]  # the delegator's; names would be ours
+            names = dict.fromkeys(names)
+            actor = {"actor_fiscal_code": person.fiscal_code,
                      "actor_key": role.actor_key if role else None}
             released = {**released, "scope": {k: v for k, v in abil.scope.items()
                                               if k != "delegator"}}
-        return cls(
-            **person,
-            privilege=rec.decision.privilege,
-            abilitazioni=(released,) if released is not None else (),
-            acr=rec.decision.acr or rec.event.acr,
-            amr=rec.event.amr,
-            auth_time=int(rec.event.auth_time.timestamp()),
-            provider=rec.event.provider,
-            application_filing=_filing(session, accept_filing),
-            **actor,
-        )
+        return cls.model_validate({
+            "fiscal_code": fiscal_code, **names, **actor,
+            "privilege": rec.decision.privilege,
+            "abilitazioni": (released,) if released is not None else (),
+            "acr": rec.decision.acr or rec.event.acr,
+            "amr": rec.event.amr,
+            "auth_time": int(rec.event.auth_time.timestamp()),
+            "provider": rec.event.provider,
+            "application_filing": _filing(session, accept_filing),
+        })
 
 
 def _filing(session: BrokerSession, accept: bool) -> dict[str, str] | None:

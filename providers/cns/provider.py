@@ -132,7 +132,7 @@ class CnsProvider:
     async def tls(self, request: Request) -> Response:
         """The card endpoint behind nginx: verify and park the outcome for the main site."""
         if not self._trusted(request):
-            error = CnsUntrustedProxy(
+            error: CnsError = CnsUntrustedProxy(
                 f"certificate endpoint called from untrusted address "
                 f"{request.client.host if request.client else '?'}")
             await in_thread(self._audit_refusal, error, None)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from broker.admin.auth import AdminCaller
-from broker.errors import BadRequest, InvalidFiscalCode, NotFound, Text
+from broker.errors import BadRequest, BrokerError, InvalidFiscalCode, NotFound, Text
 from broker.fiscal_code import normalize_person
 from broker.http.threads import in_thread
 from broker.outbox import Status
@@ -70,7 +70,7 @@ def _cf(value: str) -> str:
         raise BadRequest(f"admin pin: {exc.detail}", message=exc.message) from exc
 
 
-def _conflict(exc: LifecycleError) -> BadRequest:
+def _conflict(exc: LifecycleError) -> BrokerError:
     status, text = CONFLICTS.get(exc.code, (409, exc.code))
     if status == 404:
         return NotFound(text)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 
@@ -19,7 +20,7 @@ from broker.errors import InvalidFiscalCode, Text
 from broker.fiscal_code import mask, normalize_person
 from broker.http.threads import in_thread
 from broker.model import AuthEvent, ClientInfo, Decision, Identity
-from broker.policy import PolicyInput
+from broker.policy import PolicyEngine, PolicyInput
 from providers.pin.acr import ACR_PIN
 from providers.pin.lifecycle import (
     LifecycleError,
@@ -186,13 +187,21 @@ def _card(form: Any) -> tuple[str, date]:
     return number, expiry
 
 
-def eligibility(engine: Any, cf: str, residence: str | None, italian_document: bool | None,
-                now: Any) -> Decision:
+def _residence(value: str) -> Literal["italy", "abroad"]:
+    if value == "italy":
+        return "italy"
+    if value == "abroad":
+        return "abroad"
+    raise FieldError("residence", T("Indica dove risiedi.", "Say where you live."))
+
+
+def eligibility(engine: PolicyEngine, cf: str, residence: Literal["italy", "abroad"] | None,
+                italian_document: bool | None, now: datetime) -> Decision:
     """Ask the policy (``policies/pin_request.yaml``) whether this person may have a PIN."""
     event = AuthEvent(provider="pin_request", subject=cf, acr=ACR_PIN, amr=("pin",),
                       auth_time=now, attributes={"residence": residence,
                                                  "italian_document": italian_document})
-    identity = Identity(fiscal_code=cf, residence=residence,  # type: ignore[arg-type]
+    identity = Identity(fiscal_code=cf, residence=residence,
                         italian_document=italian_document)
     return engine.decide(PolicyInput(event=event, identity=identity, now=now,
                                      client=ClientInfo(client_id="pin-request",
@@ -214,7 +223,7 @@ class CitizenPages:
         router.add_api_route("/duplicate", self.duplicate_post, methods=["POST"])
         router.add_api_route("/revoke", self.revoke_post, methods=["POST"])
 
-    def _show(self, page: FormPage):
+    def _show(self, page: FormPage) -> Callable[[Request], Awaitable[Response]]:
         async def show(request: Request) -> Response:
             return render_form(self.p, request, page)
         return show
@@ -230,9 +239,7 @@ class CitizenPages:
         try:
             cf = _cf(form)
             names = [_required(form, f.name, f.label) for f in REQUEST_PAGE.fields[1:3]]
-            residence = text(form, "residence")
-            if residence not in ("abroad", "italy"):
-                raise FieldError("residence", T("Indica dove risiedi.", "Say where you live."))
+            residence = _residence(text(form, "residence"))
             document = text(form, "italian_document")
             if document not in ("yes", "no"):
                 raise FieldError("italian_document", T(
@@ -263,10 +270,10 @@ class CitizenPages:
             return render_notice(self.p, request, NOT_ELIGIBLE_TITLE, [T(
                 decision.message_it or "", decision.message_en or "")], status=403, error=True)
         person = PinPerson(cf, names[0], names[1], email or None, mobile or None, pec or None,
-                           residence, document == "yes")  # type: ignore[arg-type]
+                           residence, document == "yes")
         address = Address(f"{names[0]} {names[1]}", street, postal, city, country)
         try:
-            issued = await in_thread(self.p.lifecycle.request, NewRequest(
+            issued = await in_thread(self.p.life.request, NewRequest(
                 person, address, channel, card_number, card_expiry))  # type: ignore[arg-type]
         except LifecycleError:
             return render_notice(self.p, request, REQUEST_PAGE.title, [EXISTS], status=409,
@@ -303,7 +310,7 @@ class CitizenPages:
         if refused is not None:
             return render_form(self.p, request, ACTIVATE_PAGE, values=values, error=refused,
                                error_field="first_half", status=429)
-        ok = await in_thread(self.p.lifecycle.activate, cf, half, card_number,
+        ok = await in_thread(self.p.life.activate, cf, half, card_number,
                              card_expiry)
         if not ok:
             log.info("pin activation failed for %s", mask(cf))
@@ -333,7 +340,7 @@ class CitizenPages:
             return render_form(self.p, request, DUPLICATE_PAGE, values=values,
                                error=exc.message, error_field=exc.field, status=400)
         try:
-            await in_thread(self.p.lifecycle.reissue_letter, cf, practice.upper(),
+            await in_thread(self.p.life.reissue_letter, cf, practice.upper(),
                             actor="citizen", reason="letter not received")
         except LifecycleError:
             log.info("pin duplicate: no match for %s", mask(cf))
@@ -357,8 +364,8 @@ class CitizenPages:
                                error_field=exc.field, status=400)
 
         def revoke() -> None:
-            if self.p.lifecycle.contacts_match(cf, mobile=mobile, email=email, pec=pec):
-                self.p.lifecycle.revoke(cf, actor="citizen", reason="lost")
+            if self.p.life.contacts_match(cf, mobile=mobile, email=email, pec=pec):
+                self.p.life.revoke(cf, actor="citizen", reason="lost")
 
         await in_thread(revoke)
         return render_notice(self.p, request, REVOKE_PAGE.title, [T(

@@ -127,7 +127,7 @@ def register(subparsers: Any) -> None:
     sub = pin.add_subparsers(dest="pin_command", required=True)
 
     def command(name: str, help: str, *, operator: bool = False) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help)
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help)
         p.add_argument("--config", type=Path, default=None,
                        help="settings file (default: the embedded demo config)")
         if operator:

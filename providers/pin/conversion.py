@@ -112,7 +112,7 @@ class ConversionPages:
         def submit() -> int:
             stored = {name: (store_file(self.p.services.data_dir, data, ext), media)
                       for name, (data, ext, media) in files.items()}
-            return self.p.lifecycle.submit_conversion(cf, stored["mv35"],
+            return self.p.life.submit_conversion(cf, stored["mv35"],
                                                       stored["id_document"])
 
         try:

@@ -155,6 +155,13 @@ class PinProvider:
     def router(self) -> APIRouter:
         return self._router
 
+    @property
+    def life(self) -> PinLifecycle:
+        """The lifecycle, for the citizen pages (registered only when there is one)."""
+        if self.lifecycle is None:
+            raise RuntimeError("PIN citizen pages without a lifecycle")
+        return self.lifecycle
+
     def admin_router(self) -> APIRouter:
         """``HasAdminRoutes``: the back office and the contact center, a JSON API under
         ``/admin/pin`` (none without the lifecycle)."""

@@ -105,13 +105,13 @@ class RecoveryPages:
                                error=exc.message, error_field=exc.field, status=400)
 
         def start() -> None:
-            if not self.p.lifecycle.contacts_match(cf, mobile=mobile, email=email, pec=pec):
+            if not self.p.life.contacts_match(cf, mobile=mobile, email=email, pec=pec):
                 log.info("pin recovery: contacts do not match for %s", mask(cf))
                 return
             code = recovery_code()
             self.p.services.ephemeral.put(NS_RECOVERY, cf, json.dumps(
                 {"digest": _digest(code)}), self.p.config.recovery_code_ttl)
-            self.p.lifecycle.send_recovery_code(cf, code)
+            self.p.life.send_recovery_code(cf, code)
 
         await in_thread(start)
         return render_notice(self.p, request, RECOVERY_PAGE.title, [T(
@@ -140,7 +140,7 @@ class RecoveryPages:
             if self.p.services.ephemeral.take(NS_RECOVERY, cf) is None:  # used once
                 return None
             try:
-                return self.p.lifecycle.recover(cf).practice_number
+                return self.p.life.recover(cf).practice_number
             except LifecycleError:
                 return None
 
@@ -174,7 +174,7 @@ class RecoveryPages:
                                  [T(decision.message_it or "", decision.message_en or "")],
                                  status=403, error=True)
         try:
-            issued = await in_thread(self.p.lifecycle.renew, cf)
+            issued = await in_thread(self.p.life.renew, cf)
         except LifecycleError:
             return render_notice(self.p, request, T("Rinnovo non possibile",
                                                     "Renewal not possible"), [T(

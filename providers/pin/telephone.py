@@ -78,7 +78,7 @@ class TelephonePages:
         cf = await in_thread(self._who, request)
         if cf is None:
             return self._refuse(request)
-        expires = await in_thread(self.p.lifecycle.telephone_status, cf)
+        expires = await in_thread(self.p.life.telephone_status, cf)
         if expires is None:
             return render_form(self.p, request, PAGE)
         return render_notice(self.p, request, PAGE.title, [T(
@@ -99,7 +99,7 @@ class TelephonePages:
             return render_form(self.p, request, PAGE, error=T(
                 "Scegli la durata.", "Choose how long it lasts."), error_field="validity",
                 status=400)
-        pin, expires = await in_thread(self.p.lifecycle.issue_telephone, cf, days,
+        pin, expires = await in_thread(self.p.life.issue_telephone, cf, days,
                                        actor="citizen")
         return render_notice(self.p, request, T("Il tuo PIN telefonico", "Your telephone PIN"), [
             T("Annota il PIN: non sarà più mostrato. Comunicalo solo all'operatore del Contact "
@@ -116,7 +116,7 @@ class TelephonePages:
         cf = await in_thread(self._who, request)
         if cf is None:
             return self._refuse(request)
-        await in_thread(lambda: self.p.lifecycle.revoke(
+        await in_thread(lambda: self.p.life.revoke(
             cf, actor="citizen", reason="telephone revoked by holder", channel="telephone"))
         return render_notice(self.p, request, T("PIN telefonico revocato",
                                                 "Telephone PIN revoked"), [T(

@@ -245,8 +245,7 @@ class TestIdp:
         resp = server.create_error_response(
             req.id, req.acs_url, (RESPONDER, f"ErrorCode nr{spid_code}"), sign=False)
         root = etree.fromstring(str(resp).encode())
-        status = root.find(f"{{{SAMLP}}}Status")
-        code = status.find(f"{{{SAMLP}}}StatusCode")
+        code = _child(_child(root, f"{{{SAMLP}}}Status"), f"{{{SAMLP}}}StatusCode")
         for child in list(code):
             code.remove(child)
         etree.SubElement(code, f"{{{SAMLP}}}StatusCode", Value=AUTHN_FAILED)
@@ -272,7 +271,7 @@ class TestIdp:
             tmpl = pre_signature_part(elem.get("ID"), cert_b64, digest_alg=DIGEST_SHA256,
                                       sign_alg=SIG_RSA_SHA256)
             signature = etree.fromstring(str(tmpl).encode())
-            elem.find(f"{{{SAML}}}Issuer").addnext(signature)
+            _child(elem, f"{{{SAML}}}Issuer").addnext(signature)
             xmlsec.tree.add_ids(elem, ["ID"])
             ctx = xmlsec.SignatureContext()
             ctx.key = key
@@ -292,6 +291,14 @@ class TestIdp:
         return base64.b64encode(xml).decode()
 
 
+def _child(parent: etree._Element, tag: str) -> etree._Element:
+    """The child pysaml2 always writes (a missing one is a bug of this test IdP)."""
+    found = parent.find(tag)
+    if found is None:
+        raise ValueError(f"test IdP: no {tag} in pysaml2's output")
+    return found
+
+
 def _spid_shape(root: etree._Element) -> None:
     """What SPID wants beyond pysaml2's defaults: entity Format on every Issuer."""
     for issuer in root.iter(f"{{{SAML}}}Issuer"):
@@ -302,7 +309,8 @@ def _spid_shape(root: etree._Element) -> None:
 def _cie_shape(root: etree._Element) -> None:
     """CIE ID's shape: Issuers without Format (SAML core: entity implied)."""
     for issuer in root.iter(f"{{{SAML}}}Issuer"):
-        issuer.attrib.pop("Format", None)
+        if "Format" in issuer.attrib:
+            del issuer.attrib["Format"]
     _bare_attribute_names(root)
 
 
@@ -310,8 +318,9 @@ def _bare_attribute_names(root: etree._Element) -> None:
     # pysaml2 maps names to urn:mace:...; SPID and CIE use the bare names (kept as
     # FriendlyName).
     for attr in root.iter(f"{{{SAML}}}Attribute"):
-        friendly = attr.attrib.pop("FriendlyName", None)
+        friendly = attr.get("FriendlyName")
         if friendly:
+            del attr.attrib["FriendlyName"]
             attr.set("Name", friendly)
 
 

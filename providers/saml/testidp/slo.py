@@ -10,6 +10,7 @@ sends an IdP-initiated LogoutRequest through the browser.
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -21,8 +22,8 @@ from saml2.xmldsig import SIG_RSA_SHA256
 from providers.saml.testidp.idp import TestIdp
 
 
-def _location(info: dict) -> str:
-    return dict(info["headers"])["Location"]
+def _location(info: dict[str, Any]) -> str:
+    return str(dict(info["headers"])["Location"])
 
 
 def add_slo_routes(router: APIRouter, idp: TestIdp) -> None:
@@ -82,6 +83,6 @@ def add_slo_routes(router: APIRouter, idp: TestIdp) -> None:
         return RedirectResponse(_location(info), status_code=302)
 
 
-def _spid_issuer(message) -> None:
+def _spid_issuer(message: Any) -> None:
     if message.issuer is not None:
         message.issuer.format = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
