@@ -268,18 +268,3 @@ class BrokerSession(Frozen):
     @property
     def fiscal_code(self) -> str:
         return self.current.identity.fiscal_code
-
-
-class ReturnBinding(BaseModel):
-    """Who started a login that comes back by a cross-site POST (kept server-side).
-
-    The POST carries none of our SameSite=Lax cookies; once the return cookie proves it
-    comes from ``browser``, the login completes as if they had been sent: the pending
-    login of that browser, its session ``sid`` (step-up joins it) and its language.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    browser: str = ""
-    sid: str = ""
-    lang: str = ""

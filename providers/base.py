@@ -135,6 +135,9 @@ class Pages(Protocol):
              status: int = 200) -> Response:
         """Render ``template`` in the common layout (language, CSRF token, accessibility)."""
 
+    def csrf_token(self, request: Request) -> str:
+        """This browser's CSRF token, for a form a provider writes itself."""
+
     def verify_csrf(self, request: Request, token: str | None) -> None:
         """Raise ``CsrfError`` unless ``token`` is this browser's CSRF token."""
 
