@@ -1,1 +1,1 @@
-"""Varco: an identity broker; OpenID Connect to RPs, PIN, SPID, CIE and CNS to citizens."""
+"""Varco: an identity broker; OpenID Connect to relying parties, login methods to citizens."""
