@@ -15,6 +15,13 @@ Example::
       date_of_birth: {from: dateOfBirth, transform: [date]}
     extra:
       spidCode: spidCode
+
+A provider whose people may have no codice fiscale (an eID of another EU state) maps
+their identifier instead, under the scheme the RP will see (``<scheme>_person_identifier``);
+``fiscal_code`` is then optional, and one of the two must be present in every login::
+
+    identifiers:
+      eidas: {from: spidCode, required: true}
 """
 
 from __future__ import annotations
@@ -169,6 +176,7 @@ class MappingFile(BaseModel):
     version: int
     description: str | None = None
     fields: dict[str, str | FieldSpec]
+    identifiers: dict[str, str | FieldSpec] = Field(default_factory=dict)
     extra: dict[str, str | FieldSpec] = Field(default_factory=dict)
 
 
@@ -189,6 +197,7 @@ class ProviderMapping:
     source: str
     fields: tuple[_Compiled, ...]
     extra: tuple[_Compiled, ...]
+    identifiers: tuple[_Compiled, ...] = ()
 
 
 def _first_present(attributes: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -251,8 +260,12 @@ class MappingSet:
             raise PolicyError([f"no mapping file for provider {event.provider!r}"])
         values = {f.name: v for f in mapping.fields if (v := _run(event, f)) is not None}
         extra = {f.name: v for f in mapping.extra if (v := _run(event, f)) is not None}
+        ids = {f.name: str(v) for f in mapping.identifiers if (v := _run(event, f)) is not None}
+        if not ids and "fiscal_code" not in values:
+            raise ProviderError(f"{event.provider}: neither a codice fiscale nor another "
+                                "identifier", message=PROVIDER_CF_MESSAGE)
         try:
-            return Identity(**values, extra=extra)
+            return Identity(**values, identifiers=ids, extra=extra)
         except ValidationError as exc:
             fields = ", ".join(f"{'.'.join(map(str, e['loc']))} ({e['type']})"
                                for e in exc.errors(include_url=False))
@@ -285,7 +298,7 @@ def _run(event: AuthEvent, spec: _Compiled) -> Any:
     return value
 
 
-_IDENTITY_FIELDS = tuple(name for name in Identity.model_fields if name != "extra")
+_IDENTITY_FIELDS = tuple(n for n in Identity.model_fields if n not in ("extra", "identifiers"))
 
 
 def _compile_file(provider: str, doc: YamlDoc, problems: list[str]) -> ProviderMapping | None:
@@ -312,17 +325,25 @@ def _compile_file(provider: str, doc: YamlDoc, problems: list[str]) -> ProviderM
             continue
         compiled = _compile_spec(name, spec, doc, path, problems)
         if compiled is not None:
-            if name == "fiscal_code":
+            if name == "fiscal_code" and not parsed.identifiers:
                 compiled = _Compiled(compiled.name, compiled.sources, compiled.const,
                                      compiled.steps, True)
             fields.append(compiled)
-    if "fiscal_code" not in parsed.fields:
-        problems.append(doc.problem(("fields",), "fiscal_code must be mapped"))
+    if "fiscal_code" not in parsed.fields and not parsed.identifiers:
+        problems.append(doc.problem(("fields",), "fiscal_code must be mapped (or, for people "
+                                    "without one, 'identifiers')"))
+    identifiers = []
+    for name, spec in parsed.identifiers.items():
+        if not name.isidentifier() or not name.islower():
+            problems.append(doc.problem(("identifiers", name), "a scheme is a lower-case "
+                                        "word (it names the claim <scheme>_person_identifier)"))
+        elif (c := _compile_spec(name, spec, doc, ("identifiers", name), problems)) is not None:
+            identifiers.append(c)
     extra = [c for name, spec in parsed.extra.items()
              if (c := _compile_spec(name, spec, doc, ("extra", name), problems)) is not None]
     if len(problems) != before:
         return None
-    return ProviderMapping(provider, doc.file, tuple(fields), tuple(extra))
+    return ProviderMapping(provider, doc.file, tuple(fields), tuple(extra), tuple(identifiers))
 
 
 def _compile_spec(name: str, spec: str | FieldSpec, doc: YamlDoc, path: tuple[str, ...],

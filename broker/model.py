@@ -12,7 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Frozen(BaseModel):
@@ -160,9 +160,15 @@ class AuthEvent(Frozen):
 
 
 class Identity(Frozen):
-    """The person, normalised: what the mapping file produces from an AuthEvent."""
+    """The person, normalised: what the mapping file produces from an AuthEvent.
 
-    fiscal_code: str
+    A person has a codice fiscale, or an identifier of another scheme (``identifiers``:
+    an eIDAS person identifier ``DE/IT/...``), or both once the back office has linked
+    them. ``subject`` is the one key the broker keeps them by (sessions, ``sub``).
+    """
+
+    fiscal_code: str | None = None
+    identifiers: dict[str, str] = Field(default_factory=dict)
     given_name: str | None = None
     family_name: str | None = None
     email: str | None = None
@@ -174,6 +180,22 @@ class Identity(Frozen):
     residence: Literal["italy", "abroad"] | None = None
     italian_document: bool | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _someone(self) -> Identity:
+        if not self.fiscal_code and not self.identifiers:
+            raise ValueError("neither a codice fiscale nor another identifier")
+        return self
+
+    @property
+    def subject(self) -> str:
+        """The codice fiscale when there is one, else ``<scheme>:<identifier>`` (a codice
+        fiscale never holds a colon, so the two never meet)."""
+        if self.fiscal_code:
+            return self.fiscal_code
+        for scheme, value in sorted(self.identifiers.items()):
+            return f"{scheme}:{value}"
+        raise ValueError("an identity with no identifier")
 
 
 class Abilitazione(Frozen):
@@ -234,6 +256,7 @@ class ClientInfo(Frozen):
     name: str
     required_privilege: Privilege | None = None
     tags: tuple[str, ...] = ()
+    requires_fiscal_code: bool = False
 
 
 class LoginRecord(Frozen):
@@ -266,5 +289,10 @@ class BrokerSession(Frozen):
         return max(enumerate(self.logins), key=key)[1]
 
     @property
-    def fiscal_code(self) -> str:
+    def fiscal_code(self) -> str | None:
         return self.current.identity.fiscal_code
+
+    @property
+    def subject(self) -> str:
+        """The person this session is about (``Identity.subject``)."""
+        return self.current.identity.subject

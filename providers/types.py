@@ -46,6 +46,8 @@ class ProviderType:
       (``event.pin_privilege``); ``policy check`` knows these paths from here.
     - ``policy_names``: other provider names its own pages decide with (the PIN request
       form asks the policy as ``pin_request``).
+    - ``identifier_schemes``: person identifiers other than the codice fiscale its logins
+      may carry (``eidas``); RPs get them as ``<scheme>_person_identifier``.
     """
 
     name: str
@@ -58,6 +60,7 @@ class ProviderType:
     facts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     cli: CliHook | None = None
     policy_names: tuple[str, ...] = ()
+    identifier_schemes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.default_acr not in {level.uri for level in self.acr_levels}:

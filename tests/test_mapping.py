@@ -200,3 +200,41 @@ extra:
     with pytest.raises(ProviderError) as info:
         mappings.map(event("demo", cf_old="RSSMRA80A01H501U", doc="maybe"))
     assert "transform boolean" in info.value.detail
+
+
+def _one(tmp_path: Path, text: str) -> MappingSet:
+    (tmp_path / "foreign.yaml").write_text(text)
+    return MappingSet.load(tmp_path)
+
+
+FOREIGN = """version: 1
+fields:
+  fiscal_code: {from: fiscalNumber, transform: [{strip_prefix: "TINIT-"}, fiscal_code]}
+  given_name: name
+identifiers:
+  eidas: spidCode
+"""
+
+
+def test_a_person_known_by_another_scheme_needs_no_codice_fiscale(tmp_path: Path) -> None:
+    mapping = _one(tmp_path, FOREIGN)
+    foreign = mapping.map(event("foreign", spidCode="DE/IT/0123456789", name="Anke"))
+    assert foreign.fiscal_code is None and foreign.identifiers == {"eidas": "DE/IT/0123456789"}
+    assert foreign.subject == "eidas:DE/IT/0123456789"
+    both = mapping.map(event("foreign", spidCode="DE/IT/1", fiscalNumber="TINIT-RSSMRA80A01H501U"))
+    assert both.subject == "RSSMRA80A01H501U"  # the codice fiscale wins when there is one
+
+
+def test_a_login_with_no_identifier_at_all_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ProviderError) as info:
+        _one(tmp_path, FOREIGN).map(event("foreign", name="Anke"))
+    assert "neither a codice fiscale nor another identifier" in info.value.detail
+
+
+def test_a_mapping_must_give_a_codice_fiscale_or_an_identifier(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError) as info:
+        _one(tmp_path, "version: 1\nfields:\n  given_name: name\n")
+    assert "fiscal_code must be mapped" in str(info.value)
+    with pytest.raises(PolicyError) as info:
+        _one(tmp_path, "version: 1\nfields: {}\nidentifiers:\n  Bad-Scheme: spidCode\n")
+    assert "a scheme is a lower-case word" in str(info.value)

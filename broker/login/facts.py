@@ -25,8 +25,13 @@ class DirectoryFacts:
         self.policy = policy
         self.audit = audit
 
-    def load(self, auth: AuthRequest, fiscal_code: str) -> dict[str, Any]:
-        """Directory facts for the policy input; fail closed only when this RP needs them."""
+    def load(self, auth: AuthRequest, fiscal_code: str | None) -> dict[str, Any]:
+        """Directory facts for the policy input; fail closed only when this RP needs them.
+
+        The directory knows people by codice fiscale: someone without one has no role.
+        """
+        if fiscal_code is None:
+            return {}
         try:
             return self.directory.facts(fiscal_code).as_policy_facts()
         except Exception as exc:

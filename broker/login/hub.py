@@ -202,7 +202,7 @@ class LoginHub:
         assert session is not None
         if step.prompt is Prompt.NO_ROLE:
             self.audit.record("roles.no_fitting_role", client_id=auth.client_id,
-                              fiscal_code=session.fiscal_code)
+                              fiscal_code=session.subject)
             if "none" in auth.prompt:
                 return self.authorizer.deny(request, auth, "access_denied",
                                             "no role of this person fits the client")
@@ -238,13 +238,13 @@ class LoginHub:
     def set_role(self, session: BrokerSession, role: ActingRole) -> BrokerSession:
         """Store the role a session acts in (a delegate gets its pairwise actor key)."""
         if role.kind == "delegate":
-            key = hmac.new(self._secret, b"actor|" + session.fiscal_code.encode(),
+            key = hmac.new(self._secret, b"actor|" + session.subject.encode(),
                            hashlib.sha256).digest()
             role = role.model_copy(update={"actor_key": b64url(key)})
         updated = session.model_copy(update={"role": role})
         self.sessions.update(updated)
         self.audit.record("session.role", sid_hash=hashlib.sha256(
-            session.sid.encode()).hexdigest()[:16], fiscal_code=session.fiscal_code,
+            session.sid.encode()).hexdigest()[:16], fiscal_code=session.subject,
             role=role.kind, scope=role.abilitazione.scope if role.abilitazione else {})
         return updated
 
@@ -436,13 +436,15 @@ class LoginHub:
             decision = self.policy.engine.decide(PolicyInput(
                 event=event, identity=identity, client=client, now=self.clock.now(),
                 facts=self.facts.load(auth, identity.fiscal_code)), fired_only=True)
+            if decision.allow and identity.fiscal_code is None and client.requires_fiscal_code:
+                decision = _needs_fiscal_code(decision)
         except BrokerError as error:
             self.audit.record("login.error", provider=event.provider, error=error.code,
                               error_id=error.error_id, detail=error.detail)
             raise
         with self.db.batch():
             self._spend(event)
-            self._audit_decision(event, identity.fiscal_code, auth, decision)
+            self._audit_decision(event, identity.subject, auth, decision)
             if not decision.allow:
                 answer: Response | BrokerError = AccessDenied(
                     f"policy denied: {decision.reason}", message=Text(
@@ -474,6 +476,20 @@ class LoginHub:
             trace=[t.model_dump() for t in decision.trace if t.fired])
         log.info("login decision provider=%s cf=%s client=%s allow=%s privilege=%s",
                  event.provider, mask(cf), auth.client_id, decision.allow, decision.privilege)
+
+
+def _needs_fiscal_code(decision: Decision) -> Decision:
+    """The RP takes only people with a codice fiscale (``requires_fiscal_code``)."""
+    return decision.model_copy(update={
+        "allow": False, "reason": "fiscal_code_required", "privilege": None,
+        "message_it": "Questo servizio richiede un codice fiscale italiano, che il tuo accesso "
+                      "non comunica. Se l'Istituto ti ha già identificato, chiedi di "
+                      "collegare la tua identità al codice fiscale; altrimenti accedi con "
+                      "SPID, CIE o CNS.",
+        "message_en": "This service needs an Italian codice fiscale (tax code), which your "
+                      "sign-in does not carry. If the Institute has identified you, ask for "
+                      "your identity to be linked to your codice fiscale; otherwise sign in "
+                      "with SPID, CIE or CNS."})
 
 
 def _raised(answer: Response | BrokerError) -> Response:

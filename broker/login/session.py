@@ -61,7 +61,7 @@ class SessionManager:
         # role choices need, and stays small: it is read on every request that has it.
         record = record.model_copy(update={
             "decision": record.decision.model_copy(update={"trace": ()})})
-        if existing is not None and existing.fiscal_code == record.identity.fiscal_code:
+        if existing is not None and existing.subject == record.identity.subject:
             session = existing.model_copy(update={
                 "logins": (*existing.logins, record),
             })

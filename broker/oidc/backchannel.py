@@ -213,7 +213,7 @@ class BackchannelLogout:
         with self.ctx.db.transaction() as c:
             c.execute("DELETE FROM logout_watch WHERE psid=?", (psid,))
         subs: dict[str, str | None] = dict.fromkeys(session.clients)
-        return self._notify(psid, subs, session.fiscal_code, reason)
+        return self._notify(psid, subs, session.subject, reason)
 
     def _notify(self, psid: str, subs: dict[str, str | None], fiscal_code: str | None,
                 reason: str) -> int:
@@ -268,7 +268,7 @@ class BackchannelLogout:
         """Remember that ``client`` must hear of this session's expiry (back channel only)."""
         if not client.backchannel_logout_uri:
             return
-        sub = self.sub_for(client, session.fiscal_code)
+        sub = self.sub_for(client, session.subject)
         with self.ctx.db.transaction() as c:
             serialize(c, f"logout_watch.{psid}")
             row = c.execute("SELECT clients FROM logout_watch WHERE psid=?", (psid,)).fetchone()

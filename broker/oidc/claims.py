@@ -4,9 +4,12 @@ Scopes and the claims they release (in the ID token and at userinfo alike)::
 
     scope           claims
     openid          sub, acr, amr, auth_time, privilege   (always, they describe the login)
-    profile         given_name, family_name
+    profile         given_name, family_name, birthdate
     email           email
-    fiscal_number   fiscal_number   (the 16-character codice fiscale, upper case)
+    fiscal_number   fiscal_number   (the 16-character codice fiscale, upper case), and
+                    <scheme>_person_identifier for a person known by another scheme
+                    (``eidas_person_identifier``: ``DE/IT/...``); a person without a
+                    codice fiscale gets no ``fiscal_number``
     abilitazioni    abilitazioni    (list of {kind, scope, services}: what the person may
                                      do for others, e.g. a municipal operator's ISEE rights)
     offline_access  no claim: allows a refresh token
@@ -29,9 +32,11 @@ The ``claims`` request parameter (OIDC Core 5.5) can ask for single claims in
 the parameter never widens a client's registration.
 
 ``sub`` is pairwise by default: ``b64url(HMAC-SHA256(secret_key, "pairwise|" + sector +
-"|" + codice fiscale))`` where the sector is the client's ``sector_identifier`` or its
-``client_id``, so two RPs cannot join their users by ``sub``. A ``public`` client gets
-one broker-wide HMAC of the codice fiscale: stable across RPs, still never the raw CF.
+"|" + subject))`` where the subject is the codice fiscale, or ``<scheme>:<identifier>``
+for a person without one (``broker.model.Identity.subject``), and the sector is the
+client's ``sector_identifier`` or its ``client_id``, so two RPs cannot join their users
+by ``sub``. A ``public`` client gets one broker-wide HMAC of the subject: stable across
+RPs, still never the raw CF.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Any
+
+from pydantic import Field
 
 from broker.login.interaction import filing_pending
 from broker.model import (
@@ -53,7 +60,7 @@ from broker.oidc.keys import b64url
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "openid": ("sub", "acr", "amr", "auth_time", "privilege"),
-    "profile": ("given_name", "family_name"),
+    "profile": ("given_name", "family_name", "birthdate"),
     "email": ("email",),
     "fiscal_number": ("fiscal_number",),
     "abilitazioni": ("abilitazioni",),
@@ -72,9 +79,13 @@ class UserSnapshot(Frozen):
     browser does not change what an already issued token says.
     """
 
-    fiscal_code: str
+    fiscal_code: str | None = None
+    # The person's key when it is not the codice fiscale (``Identity.subject``).
+    subject_key: str | None = None
+    identifiers: dict[str, str] = Field(default_factory=dict)
     given_name: str | None = None
     family_name: str | None = None
+    birthdate: str | None = None
     email: str | None = None
     privilege: Privilege | None = None
     abilitazioni: tuple[dict[str, Any], ...] = ()
@@ -99,21 +110,26 @@ class UserSnapshot(Frozen):
             abil = None
         person = rec.identity
         fiscal_code = person.fiscal_code
-        names: dict[str, str | None] = {"given_name": person.given_name,
-                                        "family_name": person.family_name,
-                                        "email": person.email}
+        key = person.subject
+        identifiers = person.identifiers
+        names: dict[str, str | None] = {
+            "given_name": person.given_name, "family_name": person.family_name,
+            "email": person.email,
+            "birthdate": person.date_of_birth.isoformat() if person.date_of_birth else None}
         actor: dict[str, str | None] = {}
         released = abil.model_dump(mode="json") if abil is not None else None
         if abil is not None and released is not None and abil.kind == "delegate" \
                 and abil.scope.get("delegator"):
-            fiscal_code = abil.scope["delegator"]  # the delegator's; names would be ours
+            fiscal_code = key = abil.scope["delegator"]  # the delegator's; names are ours
             names = dict.fromkeys(names)
+            identifiers = {}
             actor = {"actor_fiscal_code": person.fiscal_code,
                      "actor_key": role.actor_key if role else None}
             released = {**released, "scope": {k: v for k, v in abil.scope.items()
                                               if k != "delegator"}}
         return cls.model_validate({
-            "fiscal_code": fiscal_code, **names, **actor,
+            "fiscal_code": fiscal_code, "subject_key": None if key == fiscal_code else key,
+            "identifiers": identifiers, **names, **actor,
             "privilege": rec.decision.privilege,
             "abilitazioni": (released,) if released is not None else (),
             "acr": rec.decision.acr or rec.event.acr,
@@ -122,6 +138,14 @@ class UserSnapshot(Frozen):
             "provider": rec.event.provider,
             "application_filing": _filing(session, accept_filing),
         })
+
+
+def user_key(user: UserSnapshot) -> str:
+    """Whom a token is about, as ``sub`` is computed from it."""
+    key = user.subject_key or user.fiscal_code
+    if key is None:
+        raise ValueError("a snapshot with no subject")
+    return key
 
 
 def _filing(session: BrokerSession, accept: bool) -> dict[str, str] | None:
@@ -158,11 +182,15 @@ def released_claims(user: UserSnapshot, sub: str, scopes: tuple[str, ...],
         "privilege": user.privilege.value if user.privilege else None,
         "given_name": user.given_name,
         "family_name": user.family_name,
+        "birthdate": user.birthdate,
         "email": user.email,
         "fiscal_number": user.fiscal_code,
         "abilitazioni": list(user.abilitazioni),
     }
     out = {n: values[n] for n in sorted(names) if n in values and values[n] is not None}
+    if "fiscal_number" in names:  # the identifiers of other schemes ride with the CF's scope
+        for scheme, value in sorted(user.identifiers.items()):
+            out[f"{scheme}_person_identifier"] = value
     if user.actor_fiscal_code is not None:
         out["act"] = actor_claim(user, sub, "fiscal_number" in names)
     if user.application_filing is not None:  # only for clients that accept filing

@@ -77,6 +77,9 @@ class ClientConfig(BaseModel):
                            "holder with a pending conversion FILE an application (held until "
                            "the conversion): the login passes, privilege stays ordinario and "
                            "the token carries application_filing")
+    requires_fiscal_code: bool = Field(
+        False, description="Refuse a login that carries no codice fiscale (an eID of "
+                           "another EU state not yet linked to one): the citizen is told why")
     admin_scopes: tuple[str, ...] = Field(
         (), description="admin API scopes this client may call (e.g. admin:directory, "
                         "admin:pin, contact-center); such clients call with client auth")
@@ -167,7 +170,8 @@ class Client(ClientMixin):
     def info(self) -> ClientInfo:
         return ClientInfo(client_id=self.client_id, name=self.config.name,
                           required_privilege=self.config.required_privilege,
-                          tags=self.config.tags)
+                          tags=self.config.tags,
+                          requires_fiscal_code=self.config.requires_fiscal_code)
 
     # --- Authlib ClientMixin -------------------------------------------------------
     def get_client_id(self) -> str:

@@ -30,6 +30,7 @@ from broker.oidc.core import NO_STORE, NS_CONSENT, OidcCore, PendingConsent
 from broker.oidc.keys import JWKS_MAX_AGE
 from broker.oidc.logout import LogoutRoutes
 from broker.oidc.server import HttpInput
+from providers.types import provider_types
 
 
 class OidcFront:
@@ -87,7 +88,7 @@ class OidcFront:
                 "client_secret_basic", "client_secret_post", "private_key_jwt"],
             "id_token_signing_alg_values_supported": ["ES256", "RS256"],
             "subject_types_supported": ["pairwise", "public"],
-            "claims_supported": list(SUPPORTED_CLAIMS),
+            "claims_supported": [*SUPPORTED_CLAIMS, *self._identifier_claims()],
             "claims_parameter_supported": True,
             "acr_values_supported": known_acrs(),
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
@@ -101,6 +102,12 @@ class OidcFront:
             "backchannel_logout_supported": True,
             "backchannel_logout_session_supported": True,
         }
+
+    def _identifier_claims(self) -> list[str]:
+        """``<scheme>_person_identifier`` for the schemes the enabled providers carry."""
+        types = provider_types()
+        return sorted({f"{scheme}_person_identifier" for name in self.hub.providers
+                       for scheme in types[name].identifier_schemes})
 
     def discovery(self) -> JSONResponse:
         return JSONResponse(self.discovery_document,

@@ -41,7 +41,7 @@ from authlib.oauth2.rfc7636.challenge import CODE_CHALLENGE_PATTERN, CODE_VERIFI
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from starlette.responses import JSONResponse, Response
 
-from broker.oidc.claims import released_claims, subject
+from broker.oidc.claims import released_claims, subject, user_key
 from broker.oidc.clients import Client, ClientRegistry
 from broker.oidc.idtoken import half_hash, sign
 from broker.oidc.keys import KeyStore
@@ -331,7 +331,7 @@ class VarcoAuthorizationServer(AuthorizationServer):
 
     def sub_for(self, client: Client | None, grant: Grant) -> str:
         cfg = client.config if client else None
-        return subject(self.secret_key, grant.user.fiscal_code,
+        return subject(self.secret_key, user_key(grant.user),
                        subject_type=cfg.subject_type if cfg else "pairwise",
                        sector=(cfg.sector_identifier or cfg.client_id) if cfg
                        else grant.client_id)

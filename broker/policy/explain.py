@@ -38,7 +38,7 @@ def format_input(inp: PolicyInput) -> list[str]:
         "Input:",
         f"  provider {ev.provider}, acr {ev.acr}, level {show(level_of(ev.acr))}"
         + (f", idp {ev.idp}" if ev.idp else ""),
-        f"  person {mask(idn.fiscal_code)}, residence {show(idn.residence)}, "
+        f"  person {mask(idn.subject)}, residence {show(idn.residence)}, "
         f"italian_document {show(idn.italian_document)}",
     ]
     if ev.attributes:

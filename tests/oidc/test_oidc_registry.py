@@ -123,3 +123,36 @@ def test_subjects_are_pairwise_or_public_and_never_the_fiscal_code():
     assert len({a, b, pub}) == 3 and cf not in a + b + pub
     assert pub == subject(key, cf, subject_type="public", sector="rp-b")
     assert a != subject(b"j" * 32, cf, subject_type="pairwise", sector="rp-a")
+
+
+def test_a_person_without_codice_fiscale_gets_their_identifier_and_a_sub_of_it():
+    from datetime import UTC, datetime, timedelta
+
+    from broker.model import (
+        AuthEvent,
+        BrokerSession,
+        Decision,
+        Identity,
+        LoginRecord,
+    )
+    from broker.oidc.claims import UserSnapshot, released_claims, user_key
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    identity = Identity(identifiers={"eidas": "DE/IT/0123456789"}, given_name="Anke",
+                        date_of_birth=datetime(1980, 2, 3).date())
+    event = AuthEvent(provider="x", subject="s", acr="a", amr=("x",), auth_time=now)
+    session = BrokerSession(sid="s", created_at=now, expires_at=now + timedelta(hours=1),
+                            logins=(LoginRecord(event=event, identity=identity,
+                                                decision=Decision(allow=True)),))
+    user = UserSnapshot.of(session)
+    assert user.fiscal_code is None and user_key(user) == "eidas:DE/IT/0123456789"
+    sub = subject(b"k" * 32, user_key(user), subject_type="pairwise", sector="rp")
+    claims = released_claims(user, sub, ("openid", "profile", "fiscal_number"), None, ())
+    assert "fiscal_number" not in claims
+    assert claims["eidas_person_identifier"] == "DE/IT/0123456789"
+    assert claims["birthdate"] == "1980-02-03" and claims["given_name"] == "Anke"
+    without_scope = released_claims(user, sub, ("openid",), None, ())
+    assert "eidas_person_identifier" not in without_scope
+    # The same person with a codice fiscale keeps the codice fiscale's sub (a link kept).
+    linked = Identity(fiscal_code="RSSMRA80A01H501U", identifiers={"eidas": "DE/IT/1"})
+    assert linked.subject == "RSSMRA80A01H501U"
