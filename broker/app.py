@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import inspect
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -130,8 +131,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         pages=renderer, sessions=ProviderSessions(ctx.sessions, core.end_session),
         policy=ctx.policy, admin=admin, base_url=issuer, data_dir=settings.data_dir,
         config_dir=settings.source.parent if settings.source else Path.cwd())
-    providers = {name: kind.factory(cfg, services)
-                 for name, (kind, cfg) in configs.items() if cfg.enabled}
+    providers: dict[str, Provider] = {}
+    for name in _build_order(settings, configs):  # a type's ``requires`` first
+        kind, cfg = configs[name]
+        providers[name] = kind.factory(cfg, replace(services,
+                                                    peers=MappingProxyType(dict(providers))))
     hub = LoginHub(HubParts(
         clock=clock, db=stores.db, ephemeral=stores.ephemeral, audit=ctx.audit,
         pages=renderer, sessions=ctx.sessions, policy=ctx.policy, mappings=ctx.mappings,
@@ -200,6 +204,32 @@ def _provider_configs(settings: Settings) -> dict[str, tuple[ProviderType, Provi
     if problems:
         raise ConfigError([f"{settings.source}: {p}" for p in problems])
     return configs
+
+
+def _build_order(settings: Settings,
+                 configs: dict[str, tuple[ProviderType, ProviderConfig]]) -> list[str]:
+    """The enabled providers, each after the types it ``requires`` (which must be enabled)."""
+    enabled = {name for name, (_, cfg) in configs.items() if cfg.enabled}
+    problems = [f"{settings.source}: providers.{name}: needs providers.{need} enabled"
+                for name in sorted(enabled) for need in configs[name][0].requires
+                if need not in enabled]
+    if problems:
+        raise ConfigError(problems)
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in path:
+            raise ConfigError([f"provider types require each other: {' -> '.join(path)}"])
+        for need in configs[name][0].requires:
+            visit(need, (*path, name))
+        order.append(name)
+
+    for name in configs:
+        if name in enabled:
+            visit(name, ())
+    return order
 
 
 def _template_dirs(configs: dict[str, tuple[ProviderType, ProviderConfig]]) -> list[Path]:

@@ -19,15 +19,15 @@ sibling component. Every method below that a hub calls runs in a worker thread: 
 block on the stores, the network or a hash.
 
 Capabilities are small optional protocols a provider class implements as it needs:
-``Steps`` (form logins), ``Callbacks`` (redirect and POST returns), ``Choices``
-(sub-choices such as SPID IdPs), ``LeavesOnStart``, ``LogoutCapable``, ``HasButton``,
+``Steps`` (form logins), ``Callbacks`` (redirect and POST returns), ``ReturnsTo``,
+``Choices`` (sub-choices such as SPID IdPs), ``LeavesOnStart``, ``LogoutCapable``, ``HasButton``,
 ``HasAdminRoutes``, ``HasDemo``, ``HasBackgroundJobs``. ``supports`` tests them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -178,6 +178,8 @@ class ProviderServices:
     base_url: str
     data_dir: Path
     config_dir: Path
+    # The providers built before this one: those its type ``requires``, for its factory.
+    peers: Mapping[str, Provider] = field(default_factory=dict)
 
 
 # --- the provider and its capabilities --------------------------------------------------
@@ -215,6 +217,15 @@ class Callbacks(Protocol):
     """Optional: returns from the credential source (SAML ACS, card endpoint, wallet)."""
 
     def callbacks(self) -> Sequence[CallbackRoute]: ...
+
+
+@runtime_checkable
+class ReturnsTo(Protocol):
+    """Optional: the credential source answers, cross-site, at another provider's callback
+    (eIDAS through FICEP answers at the SPID ACS): the return cookie goes there too."""
+
+    def return_paths(self) -> list[str]:
+        """Absolute paths (``/spid/acs``)."""
 
 
 @runtime_checkable

@@ -48,6 +48,9 @@ class ProviderType:
       form asks the policy as ``pin_request``).
     - ``identifier_schemes``: person identifiers other than the codice fiscale its logins
       may carry (``eidas``); RPs get them as ``<scheme>_person_identifier``.
+    - ``admin_scopes``: the scopes its back-office API (``HasAdminRoutes``) requires.
+    - ``requires``: provider types that must be configured too and are built first; the
+      factory finds them in ``ProviderServices.peers`` (eIDAS rides on the SPID SP).
     """
 
     name: str
@@ -61,6 +64,8 @@ class ProviderType:
     cli: CliHook | None = None
     policy_names: tuple[str, ...] = ()
     identifier_schemes: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    admin_scopes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.default_acr not in {level.uri for level in self.acr_levels}:

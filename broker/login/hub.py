@@ -68,6 +68,7 @@ from providers.base import (
     Provider,
     Refusal,
     Returned,
+    ReturnsTo,
     StepResult,
     StepRoute,
     Steps,
@@ -130,9 +131,10 @@ class LoginHub:
         self._secret = parts.secret_key
         self.pending = PendingLogins(parts.ephemeral, parts.pages, parts.sessions,
                                      parts.login_timeout)
-        self._return_paths = {name: [f"/{name}{cb.path}" for cb in _callbacks(p)
-                                     if cb.cross_site]
-                              for name, p in self.providers.items()}
+        self._return_paths = {
+            name: [*(f"/{name}{cb.path}" for cb in _callbacks(p) if cb.cross_site),
+                   *(p.return_paths() if supports(p, ReturnsTo) else ())]
+            for name, p in self.providers.items()}
         self._hot: list[HotRoute] = []
         r = self.router = APIRouter()
         r.add_api_route("/login", self.chooser, methods=["GET"])

@@ -39,8 +39,15 @@ AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_j
 KNOWN_SCOPES = frozenset({
     "openid", "profile", "email", "fiscal_number", "abilitazioni", "offline_access"})
 
-ADMIN_SCOPES = frozenset({"admin:directory", "admin:pin", "contact-center", "admin:audit",
-                          "admin:sessions"})
+# The broker's own admin APIs; each provider type adds those of its back office.
+ADMIN_SCOPES = frozenset({"admin:directory", "admin:audit", "admin:sessions"})
+
+
+def admin_scopes() -> frozenset[str]:
+    """Every admin scope a client may hold: the broker's and the provider types'."""
+    from providers.types import provider_types
+
+    return ADMIN_SCOPES.union(*(kind.admin_scopes for kind in provider_types().values()))
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -103,9 +110,9 @@ class ClientConfig(BaseModel):
         if not self.redirect_uris and not self.admin_scopes:
             problems.append("redirect_uris: at least one is needed (only admin clients "
                             "may have none)")
-        bad_admin = sorted(set(self.admin_scopes) - ADMIN_SCOPES)
+        bad_admin = sorted(set(self.admin_scopes) - admin_scopes())
         if bad_admin:
-            problems.append(f"unknown admin_scopes {bad_admin}; known: {sorted(ADMIN_SCOPES)}")
+            problems.append(f"unknown admin_scopes {bad_admin}; known: {sorted(admin_scopes())}")
         unknown = sorted(set(self.scopes) - KNOWN_SCOPES)
         if unknown:
             problems.append(f"unknown scopes {unknown}; known: {sorted(KNOWN_SCOPES)}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.errors import AccessDenied, PolicyError
-from broker.model import Abilitazione, Decision, Privilege, RuleTrace
+from broker.model import Abilitazione, Decision, Identity, Privilege, RuleTrace
 from broker.policy.conditions import Missing, Outcome, Resolver, evaluate, holds, partial
 from broker.policy.grants import apply_grants
 from broker.policy.inputs import PolicyInput, level_of
@@ -56,6 +56,9 @@ class Evaluation:
     decision: Decision
 
 
+IDENTITY_FIELDS = frozenset(Identity.model_fields)
+
+
 def resolver(inp: PolicyInput) -> Resolver:
     """The function that gives a condition field's value for this input (``Missing`` if none)."""
     event, identity, client = inp.event, inp.identity, inp.client
@@ -75,7 +78,11 @@ def resolver(inp: PolicyInput) -> Resolver:
             head, _, tail = rest.partition(".")
             if head == "extra":
                 return _dig(identity.extra, tail) if tail else identity.extra
+            if head not in IDENTITY_FIELDS:  # a provider's own fact (identity.linked)
+                return _dig(identity.extra, rest)
             value = getattr(identity, head, None)
+            if tail and isinstance(value, dict):  # identity.identifiers.eidas
+                return _dig(value, tail)
             return Missing if value is None else value
         if root == "client":
             name = "client_id" if rest == "id" else rest

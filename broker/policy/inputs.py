@@ -62,7 +62,8 @@ def _type(provider: str) -> ProviderType:
     return kind
 
 
-def make_input(*, provider: str, now: datetime, fiscal_code: str, acr: str | None = None,
+def make_input(*, provider: str, now: datetime, fiscal_code: str | None,
+               acr: str | None = None,
                attributes: dict[str, Any] | None = None, identity: dict[str, Any] | None = None,
                client: dict[str, Any] | None = None, facts: dict[str, Any] | None = None,
                idp: str | None = None) -> PolicyInput:
@@ -71,17 +72,17 @@ def make_input(*, provider: str, now: datetime, fiscal_code: str, acr: str | Non
     Raises ``InvalidFiscalCode``, pydantic's ``ValidationError`` or ``ValueError`` (an
     unknown provider without an acr) on bad values.
     """
-    cf = normalize_person(fiscal_code)
+    cf = normalize_person(fiscal_code) if fiscal_code is not None else None
     if acr:  # a provider no type declares may be tested too (deny by default), acr given
         kind = _type(provider) if provider in _names() else None
     else:
         kind = _type(provider)
         acr = kind.default_acr
-    event = AuthEvent(
-        provider=provider, subject=cf, attributes=dict(attributes or {}), acr=acr,
-        amr=kind.amr if kind is not None else (provider,), auth_time=now, idp=idp,
-    )
     person = Identity(**{**(identity or {}), "fiscal_code": cf})
+    event = AuthEvent(
+        provider=provider, subject=person.subject, attributes=dict(attributes or {}),
+        acr=acr, amr=kind.amr if kind is not None else (provider,), auth_time=now, idp=idp,
+    )
     rp = dict(client or {})
     rp.setdefault("client_id", "demo-rp")
     rp.setdefault("name", rp["client_id"])

@@ -21,7 +21,8 @@ PROVIDER_TYPE = ProviderType(
         "pin_conversion": "pending while an ordinario->dispositivo conversion awaits review",
         "pin_conversion_id": "the pending conversion's id",
     },
-    cli=register_cli, policy_names=("pin_request",))
+    cli=register_cli, policy_names=("pin_request",),
+    admin_scopes=("admin:pin", "contact-center"))
 register_schema("pin", *pin_schema())
 
 __all__ = ["ACR_PIN", "PROVIDER_TYPE", "PinConfig", "PinProvider",
