@@ -27,7 +27,7 @@ def event(provider: str, **attributes: Any) -> AuthEvent:
 
 
 def test_shipped_mappings_cover_every_provider(shipped: MappingSet) -> None:
-    assert shipped.providers == ("cie", "cns", "pin", "spid")
+    assert shipped.providers == ("cie", "cns", "eidas", "pin", "spid")
 
 
 def test_pin_mapping(shipped: MappingSet) -> None:
@@ -238,3 +238,17 @@ def test_a_mapping_must_give_a_codice_fiscale_or_an_identifier(tmp_path: Path) -
     with pytest.raises(PolicyError) as info:
         _one(tmp_path, "version: 1\nfields: {}\nidentifiers:\n  Bad-Scheme: spidCode\n")
     assert "a scheme is a lower-case word" in str(info.value)
+
+
+def test_eidas_mapping_keeps_the_person_identifier_and_a_linked_codice_fiscale(
+        shipped: MappingSet) -> None:
+    foreign = shipped.map(event("eidas", spidCode="DE/IT/8472519036", name="Anke",
+                                familyName="Schmidt", dateOfBirth="1979-06-21",
+                                linked=False))
+    assert (foreign.fiscal_code, foreign.identifiers) == (None, {"eidas": "DE/IT/8472519036"})
+    assert foreign.date_of_birth == date(1979, 6, 21) and foreign.extra == {"linked": False}
+    linked = shipped.map(event("eidas", spidCode="FR/IT/18508914200123", name="Laura",
+                               linked=True, linked_fiscal_code="BNCLRA85M41Z404W"))
+    assert linked.fiscal_code == "BNCLRA85M41Z404W" and linked.extra == {"linked": True}
+    with pytest.raises(ProviderError):  # no person identifier at all
+        shipped.map(event("eidas", name="Anke"))

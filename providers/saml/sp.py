@@ -18,6 +18,11 @@ by its return cookie or re-enters the POST as a GET). What happens here, in orde
 
 Every refusal is a ``Refusal`` with the profile's readable page; the IdP's failure
 statuses go to the profile's ``idp_status`` (25, cancelled: back to the RP).
+
+One SP may serve more than one login method (``SamlMethod``): eIDAS through FICEP is a
+login method of its own, with its own IdP and attribute set, whose requests go out
+with the SPID SP's identity and whose answers come back to the SPID ACS. The pending
+request remembers which method sent it, and the method makes the event.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -50,7 +55,7 @@ from providers.saml.errors import SamlError
 from providers.saml.idp_registry import IdpInfo, IdpRegistry
 from providers.saml.response import Expected, SamlAssertion, SamlStatus, validate_response
 from providers.saml.sp_config import SamlSpConfig
-from providers.saml.sp_metadata import SpEndpoints
+from providers.saml.sp_metadata import AttributeService, SpEndpoints
 from providers.saml.status import CANCELLED, ProfileErrors, error_code
 from providers.saml.xmlutil import BINDING_REDIRECT, b64_xml, format_time, new_id, parse, parse_time
 
@@ -65,6 +70,7 @@ class PendingRequest:
     issued: str
     acr: str
     relay: str
+    method: str = ""  # the SamlMethod that sent it; "" for the SP's own login method
 
     def dump(self) -> str:
         return json.dumps(self.__dict__)
@@ -74,6 +80,32 @@ class PendingRequest:
         data = json.loads(raw)
         data.pop("returning", None)  # written by releases before the hub kept the browser
         return cls(**data)
+
+
+class SamlMethod(Protocol):
+    """Another login method riding on this SP (``attach``): its IdPs, attributes, event."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def registry(self) -> IdpRegistry: ...
+
+    @property
+    def attribute_index(self) -> int:
+        """``AttributeConsumingServiceIndex`` of its requests (eIDAS: 99 or 100)."""
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """What the IdP may send (anything else is refused)."""
+
+    def attribute_services(self) -> list[AttributeService]:
+        """The AttributeConsumingServices the SP's metadata must declare for it."""
+
+    def requested_acr(self, auth: AuthRequest) -> str: ...
+
+    def event(self, assertion: SamlAssertion, idp: IdpInfo) -> AuthEvent:
+        """The login (the SP adds its single-use marks)."""
 
 
 class SamlServiceProvider:
@@ -115,6 +147,7 @@ class SamlServiceProvider:
             [configured, Path(services.data_dir) / f"{self.name}-idps"], services.clock.now,
             min_interval=1.0)
         self._metadata: bytes | None = None
+        self._methods: dict[str, SamlMethod] = {}
         self._router = APIRouter()
         self._router.add_api_route("/metadata", self.metadata, methods=["GET"])
 
@@ -169,20 +202,27 @@ class SamlServiceProvider:
     def metadata(self) -> Response:
         return Response(self.metadata_xml(), media_type="application/samlmetadata+xml")
 
-    def send_request(self, auth: AuthRequest, idp: IdpInfo) -> Response:
+    def attach(self, method: SamlMethod) -> None:
+        """Serve another login method with this SP (its requests, this ACS)."""
+        self._methods[method.name] = method
+
+    def send_request(self, auth: AuthRequest, idp: IdpInfo, method: SamlMethod | None = None
+                     ) -> Response:
         """The signed AuthnRequest to ``idp``, its record kept for the ACS (worker thread:
         it signs and stores). Signed first, stored after: inside the hub's batch the
         write lock is then not held across the signature."""
         now = self.services.clock.now().replace(microsecond=0)
         binding, location = choose_sso(idp.sso, self.cfg.binding)
         request_id = new_id()
-        acr = self.requested_acr(auth)
+        acr = method.requested_acr(auth) if method else self.requested_acr(auth)
         xml = build_authn_request(request_id=request_id, now=now,
                                   sp_entity_id=self.endpoints.entity_id,
-                                  destination=location, acr=acr, comparison=self.comparison())
+                                  destination=location, acr=acr, comparison=self.comparison(),
+                                  attr_index=method.attribute_index if method else 0)
         relay = secrets.token_urlsafe(24)
         pending = PendingRequest(request_id=request_id, tx=auth.tx_id, idp=idp.entity_id,
-                                 issued=format_time(now), acr=acr, relay=relay)
+                                 issued=format_time(now), acr=acr, relay=relay,
+                                 method=method.name if method else "")
         response: Response
         if binding == BINDING_REDIRECT:
             response = RedirectResponse(encode_redirect(xml, location, relay, self.keys),
@@ -212,17 +252,20 @@ class SamlServiceProvider:
         if not hmac.compare_digest(fields.get("RelayState", "").encode(),
                                    pending.relay.encode()):
             return Returned(tx, Refusal(rejected("RelayState does not match the request")))
-        idp = self.registry.get(pending.idp)
+        method = self._methods.get(pending.method) if pending.method else None
+        if pending.method and method is None:
+            return Returned(tx, Refusal(rejected(f"no login method {pending.method!r} here")))
+        idp = (method.registry if method else self.registry).get(pending.idp)
         if idp is None:
             return Returned(tx, Refusal(self.errors.unknown_idp(
                 "IdP no longer trusted (metadata or certificate)")))
         try:
-            result = self._validate(root, pending, idp)
+            result = self._validate(root, pending, idp, method)
         except SamlError as exc:
             return Returned(tx, Refusal(self.errors.refusal(exc)))
         if isinstance(result, SamlStatus):
             return Returned(tx, self.idp_status(result))
-        return Returned(tx, self._event(result, idp, pending))
+        return Returned(tx, self._event(result, idp, pending, method))
 
     # --- helpers ------------------------------------------------------------------------
     def _pending(self, root: etree._Element) -> PendingRequest:
@@ -239,34 +282,38 @@ class SamlServiceProvider:
             raise rejected("pending request mismatch")
         return pending
 
-    def _validate(self, root: etree._Element, pending: PendingRequest, idp: IdpInfo
-                  ) -> SamlAssertion | SamlStatus:
+    def _validate(self, root: etree._Element, pending: PendingRequest, idp: IdpInfo,
+                  method: SamlMethod | None) -> SamlAssertion | SamlStatus:
         exp = Expected(
             request_id=pending.request_id, request_instant=parse_time(pending.issued),
             acs_url=self.endpoints.acs_url, sp_entity_id=self.endpoints.entity_id, idp=idp,
             now=self.services.clock.now(), acr_levels=self.acr_levels,
             min_level=self.acr_levels[pending.acr],
-            requested_attributes=frozenset(self.cfg.attributes),
-            required_attributes=frozenset(self.cfg.required_attributes),
+            requested_attributes=frozenset(method.attributes if method else self.cfg.attributes),
+            required_attributes=frozenset(() if method else self.cfg.required_attributes),
             assertion_issuer_format_required=self.issuer_format_required,
             skew=timedelta(seconds=self.cfg.clock_skew))
         return validate_response(root, exp)
 
-    def _event(self, a: SamlAssertion, idp: IdpInfo, pending: PendingRequest) -> AuthEvent:
+    def _event(self, a: SamlAssertion, idp: IdpInfo, pending: PendingRequest,
+               method: SamlMethod | None) -> AuthEvent:
         """The login, with its two single-use marks (the module docstring, step 4)."""
         now = self.services.clock.now()
         lasts = int((a.not_on_or_after - now).total_seconds())
         assertion_ttl = max(lasts, 0) + self.cfg.clock_skew + 60
+        marks = (
+            SingleUse(ns=f"{self.name}.req-answered", key=pending.request_id,
+                      ttl=self.cfg.request_ttl + self.cfg.clock_skew),
+            SingleUse(ns=f"{self.name}.assertion", key=f"{idp.entity_id} {a.assertion_id}",
+                      ttl=assertion_ttl))
+        if method is not None:
+            return method.event(a, idp).model_copy(update={"single_use": marks})
         return AuthEvent(
             provider=self.name, subject=a.name_id, attributes=dict(a.attributes), acr=a.acr,
             amr=(self.name,), auth_time=a.authn_instant, idp=idp.entity_id,
             provider_state={"name_id": a.name_id, "name_qualifier": a.name_qualifier,
                             "session_index": a.session_index or ""},
-            single_use=(
-                SingleUse(ns=f"{self.name}.req-answered", key=pending.request_id,
-                          ttl=self.cfg.request_ttl + self.cfg.clock_skew),
-                SingleUse(ns=f"{self.name}.assertion", key=f"{idp.entity_id} {a.assertion_id}",
-                          ttl=assertion_ttl)))
+            single_use=marks)
 
 
 def _path(value: Path | None, base: Path | str) -> Path | None:

@@ -44,9 +44,16 @@ def ext(parent: etree._Element, ns: str, local: str, text: str | None = None) ->
     return el
 
 
+AttributeService = tuple[int, str, tuple[str, ...]]  # index, ServiceName, RequestedAttribute
+
+
 def sp_entity(ep: SpEndpoints, keys: KeyPair, *, extra_ns: dict[str, str], service_name: str,
-              attributes: tuple[str, ...], organization: OrganizationConfig) -> etree._Element:
-    """The EntityDescriptor with its SPSSODescriptor and Organization, ready for contacts."""
+              attributes: tuple[str, ...], organization: OrganizationConfig,
+              more_services: tuple[AttributeService, ...] = ()) -> etree._Element:
+    """The EntityDescriptor with its SPSSODescriptor and Organization, ready for contacts.
+
+    ``more_services``: further AttributeConsumingServices (FICEP's eIDAS sets, 99 and 100).
+    """
     root = etree.Element(f"{{{NS['md']}}}EntityDescriptor",
                          nsmap={"md": NS["md"], "ds": NS["ds"], **extra_ns},
                          entityID=ep.entity_id, ID=new_id())
@@ -67,6 +74,11 @@ def sp_entity(ep: SpEndpoints, keys: KeyPair, *, extra_ns: dict[str, str], servi
     md(acs, "ServiceName", service_name).set(XML_LANG, "it")
     for name in attributes:
         md(acs, "RequestedAttribute", Name=name)
+    for index, name, wanted in more_services:
+        more = md(sp, "AttributeConsumingService", index=str(index))
+        md(more, "ServiceName", name).set(XML_LANG, "it")
+        for attribute in wanted:
+            md(more, "RequestedAttribute", Name=attribute)
 
     org = md(root, "Organization")
     md(org, "OrganizationName", organization.name).set(XML_LANG, "it")

@@ -10,7 +10,7 @@ from lxml import etree
 
 from providers.saml.keys import KeyPair
 from providers.saml.signing import sign_xml
-from providers.saml.sp_metadata import SpEndpoints, sp_entity
+from providers.saml.sp_metadata import AttributeService, SpEndpoints, sp_entity
 from providers.saml.sp_metadata import ext as _ext
 from providers.saml.sp_metadata import md as _md
 from providers.spid.config import SpidConfig
@@ -21,13 +21,16 @@ FPA_NS = "https://spid.gov.it/invoicing-extensions"
 __all__ = ["FPA_NS", "SPID_NS", "SpEndpoints", "build_metadata"]
 
 
-def build_metadata(cfg: SpidConfig, ep: SpEndpoints, keys: KeyPair) -> bytes:
-    """The signed metadata document."""
+def build_metadata(cfg: SpidConfig, ep: SpEndpoints, keys: KeyPair,
+                   more_services: tuple[AttributeService, ...] = ()) -> bytes:
+    """The signed metadata document (``more_services``: those of the login methods riding
+    on this SP, e.g. FICEP's eIDAS attribute sets)."""
     extra_ns = {"spid": SPID_NS}
     if cfg.profile == "private":
         extra_ns["fpa"] = FPA_NS
     root = sp_entity(ep, keys, extra_ns=extra_ns, service_name=cfg.service_name,
-                     attributes=cfg.attributes, organization=cfg.organization)
+                     attributes=cfg.attributes, organization=cfg.organization,
+                     more_services=more_services)
 
     other = _md(root, "ContactPerson", contactType="other")
     ext = _md(other, "Extensions")

@@ -45,7 +45,9 @@ class SpidProvider(SamlServiceProvider):
         return required_acr(auth)
 
     def build_metadata(self) -> bytes:
-        return build_metadata(self.cfg, self.endpoints, self.keys)
+        return build_metadata(self.cfg, self.endpoints, self.keys, tuple(
+            service for method in self._methods.values()
+            for service in method.attribute_services()))
 
     # --- Provider contract ------------------------------------------------------------
     def choices(self) -> list[dict[str, str]]:

@@ -30,7 +30,7 @@ def test_check_shipped(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     rules = len(PolicyEngine.load(project_dir("policies")).rules)
     assert out.startswith(f"OK: {rules} rules in ")
-    assert "4 mappings" in out
+    assert "5 mappings" in out
 
 
 def test_check_prints_every_error_with_file_and_line(

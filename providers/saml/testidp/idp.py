@@ -44,7 +44,7 @@ from saml2.server import Server
 from saml2.sigver import pre_signature_part
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from providers.saml.testidp.users import CIE_USERS, DEFAULT_USERS, LEVEL, TestUser
+from providers.saml.testidp.users import CIE_USERS, DEFAULT_USERS, EIDAS_USERS, LEVEL, TestUser
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -65,6 +65,7 @@ class IdpRequest:
     comparison: str
     relay_state: str | None
     binding: str
+    attr_index: str | None = None  # AttributeConsumingServiceIndex (FICEP: 99 or 100)
 
 
 def make_keys(key_dir: Path, common_name: str, *, days: int = 365,
@@ -106,9 +107,9 @@ class TestIdp:
         self._shape = _SHAPES[profile]
         self.entity_id = entity_id
         self.base_url = base_url.rstrip("/")
-        self.name = name or ("Varco Test IdP CIE" if profile == "cie" else "Varco Test IdP")
+        self.name = name or _NAMES[profile]
         if users is None:
-            users = CIE_USERS if profile == "cie" else DEFAULT_USERS
+            users = {"cie": CIE_USERS, "eidas": EIDAS_USERS}.get(profile, DEFAULT_USERS)
         self.users = {u.username: u for u in users}
         self.key_file, self.cert_file = make_keys(Path(key_dir), self.name)
         # Tests may sign with keys that are not the ones in the metadata.
@@ -197,8 +198,10 @@ class TestIdp:
         rac = req.requested_authn_context
         acr = rac.authn_context_class_ref[0].text.strip() if rac else ""
         comparison = (rac.comparison if rac else None) or "exact"
+        index = req.attribute_consuming_service_index
         return IdpRequest(id=req.id, sp_entity_id=sp, acs_url=acs, acr=acr,
-                          comparison=comparison, relay_state=relay_state, binding=binding)
+                          comparison=comparison, relay_state=relay_state, binding=binding,
+                          attr_index=str(index) if index is not None else None)
 
     # --- responses --------------------------------------------------------------------
     def answer_level(self, req: IdpRequest, user: TestUser) -> str | None:
@@ -216,7 +219,7 @@ class TestIdp:
                      destination: str | None = None) -> bytes:
         """A SPID-shaped login response, optionally altered before pysaml2 signs it."""
         server = self.server()
-        requested = self._requested(server, req.sp_entity_id)
+        requested = self._requested(server, req.sp_entity_id, req.attr_index)
         identity = attributes if attributes is not None else {
             k: v for k, v in user.attributes.items() if k in requested}
         name_id = NameID(format=NAMEID_FORMAT_TRANSIENT, name_qualifier=self.entity_id,
@@ -279,9 +282,11 @@ class TestIdp:
         return etree.tostring(root)
 
     @staticmethod
-    def _requested(server: Server, sp: str) -> set[str]:
+    def _requested(server: Server, sp: str, index: str | None = None) -> set[str]:
+        """The attributes the SP's metadata asks for under ``index`` (the service named
+        in the request; pysaml2 gives them all without one)."""
         try:
-            spec = server.metadata.attribute_requirement(sp) or {}
+            spec = server.metadata.attribute_requirement(sp, index) or {}
         except Exception:
             return set()
         return {a["name"] for a in spec.get("required", []) + spec.get("optional", [])}
@@ -314,9 +319,21 @@ def _cie_shape(root: etree._Element) -> None:
     _bare_attribute_names(root)
 
 
+def _single_values(root: etree._Element) -> None:
+    """pysaml2 repeats a value once per AttributeConsumingService of the SP's metadata that
+    asks for it; real SPID IdPs and FICEP send each value once."""
+    for attr in root.iter(f"{{{SAML}}}Attribute"):
+        seen: set[str | None] = set()
+        for value in list(attr.iter(f"{{{SAML}}}AttributeValue")):
+            if value.text in seen:
+                attr.remove(value)
+            seen.add(value.text)
+
+
 def _bare_attribute_names(root: etree._Element) -> None:
     # pysaml2 maps names to urn:mace:...; SPID and CIE use the bare names (kept as
     # FriendlyName).
+    _single_values(root)
     for attr in root.iter(f"{{{SAML}}}Attribute"):
         friendly = attr.get("FriendlyName")
         if friendly:
@@ -324,4 +341,7 @@ def _bare_attribute_names(root: etree._Element) -> None:
             attr.set("Name", friendly)
 
 
-_SHAPES: dict[str, Callable[[etree._Element], None]] = {"spid": _spid_shape, "cie": _cie_shape}
+_SHAPES: dict[str, Callable[[etree._Element], None]] = {
+    "spid": _spid_shape, "cie": _cie_shape, "eidas": _spid_shape}  # FICEP answers as SPID
+_NAMES = {"spid": "Varco Test IdP", "cie": "Varco Test IdP CIE",
+          "eidas": "Varco Test FICEP (eIDAS)"}

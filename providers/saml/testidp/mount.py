@@ -20,7 +20,9 @@ from providers.saml.testidp.idp import TestIdp
 PREFIX = "/test-idp"
 PREFIX_CIE = "/test-idp-cie"
 # profile -> (mount point, key folder under data_dir, metadata folder the provider reads)
-PLACES = {"spid": (PREFIX, "testidp", "spid-idps"), "cie": (PREFIX_CIE, "testidp-cie", "cie-idps")}
+PREFIX_EIDAS = "/test-idp-eidas"
+PLACES = {"spid": (PREFIX, "testidp", "spid-idps"), "cie": (PREFIX_CIE, "testidp-cie", "cie-idps"),
+          "eidas": (PREFIX_EIDAS, "testidp-eidas", "eidas-idps")}
 
 
 def demo_test_idp(issuer: str, data_dir: Path, sp_metadata: Callable[[], bytes | str],

@@ -14,6 +14,15 @@ attributes (name, familyName, dateOfBirth, fiscalNumber):
 |---------------|----------|--------------------|-----------|
 | cie.rossi     | test     | RSSMRA80A01H501U   | SpidL3    |
 | cie.bianchi   | test     | BNCNNA85M41F205Q   | SpidL2    |
+
+When it plays FICEP, Italy's eIDAS node (``/test-idp-eidas``), its users are citizens
+with the eID of another EU state: a person identifier (``spidCode``, ``CC/IT/...``) and
+no codice fiscale; the level is the eIDAS one FICEP maps to SPID's:
+
+| username      | password | person identifier    | level       | in the demo           |
+|---------------|----------|----------------------|-------------|-----------------------|
+| eidas.schmidt | test     | DE/IT/8472519036     | substantial | not linked            |
+| eidas.bianchi | test     | FR/IT/18508914200123 | high        | linked to Laura (PIN) |
 """
 
 from __future__ import annotations
@@ -63,6 +72,18 @@ DEFAULT_USERS: tuple[TestUser, ...] = (
         "dateOfBirth": "1970-03-15", "placeOfBirth": "Z110",
         "address": "Rue de Rivoli 1 75001 Paris", "mobilePhone": "+33612345678",
         "gender": "M", "countyOfBirth": "EE"}),
+)
+
+
+EIDAS_USERS: tuple[TestUser, ...] = (
+    TestUser("eidas.schmidt", "test", 2, {
+        "spidCode": "DE/IT/8472519036", "name": "Anke", "familyName": "Schmidt",
+        "dateOfBirth": "1979-06-21", "placeOfBirth": "Hamburg", "gender": "F",
+        "address": "Mittelweg 12 20148 Hamburg DE"}),
+    TestUser("eidas.bianchi", "test", 3, {
+        "spidCode": "FR/IT/18508914200123", "name": "Laura", "familyName": "Bianchi",
+        "dateOfBirth": "1985-08-01", "placeOfBirth": "New York", "gender": "F",
+        "address": "12 rue de la Paix 75002 Paris FR"}),
 )
 
 
