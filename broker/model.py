@@ -121,6 +121,8 @@ class AuthRequest(Frozen):
     required_acr: str | None = None
     # The client accepts an application *filed* with an ordinario PIN awaiting conversion.
     accept_filed_with_ordinario: bool = False
+    # What the client's registration asks of a login method, by provider (its own keys).
+    provider_options: dict[str, dict[str, str]] = Field(default_factory=dict)
     created_at: datetime
     # Raw request parameters as received, so the authorization can be resumed exactly.
     params: dict[str, str] = Field(default_factory=dict)

@@ -21,6 +21,8 @@ from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from broker.errors import Text
 from broker.model import AcrLevel, register_acr_levels
 
@@ -49,6 +51,8 @@ class ProviderType:
     - ``identifier_schemes``: person identifiers other than the codice fiscale its logins
       may carry (``eidas``); RPs get them as ``<scheme>_person_identifier``.
     - ``admin_scopes``: the scopes its back-office API (``HasAdminRoutes``) requires.
+    - ``client_options``: what an RP's registration may ask of it (``provider_options``),
+      as a model: a typo in a client file is a start-up error.
     - ``requires``: provider types that must be configured too and are built first; the
       factory finds them in ``ProviderServices.peers`` (eIDAS rides on the SPID SP).
     """
@@ -66,6 +70,7 @@ class ProviderType:
     identifier_schemes: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     admin_scopes: tuple[str, ...] = ()
+    client_options: type[BaseModel] | None = None
 
     def __post_init__(self) -> None:
         if self.default_acr not in {level.uri for level in self.acr_levels}:

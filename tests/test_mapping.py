@@ -60,7 +60,7 @@ SPID_ATTRS = {
     "fiscalNumber": "TINIT-RSSMRA80A01H501U", "name": "Mario", "familyName": "Rossi",
     "email": "mario.rossi@example.it", "dateOfBirth": "1980-01-01", "placeOfBirth": "H501",
     "address": "Via Roma 1 00100 Roma RM", "mobilePhone": "+393330000003",
-    "spidCode": "SPID-0001", "ivaCode": "not mapped",
+    "spidCode": "SPID-0001", "domicileNation": "not mapped",
 }
 
 

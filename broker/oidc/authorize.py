@@ -136,7 +136,7 @@ def parse(items: Iterable[tuple[str, str]], registry: ClientRegistry,
         code_challenge=params["code_challenge"], code_challenge_method="S256",
         required_privilege=required_privilege, required_acr=required_acr,
         accept_filed_with_ordinario=client.config.accept_filed_with_ordinario,
-        created_at=now, params=params)
+        provider_options=client.config.provider_options, created_at=now, params=params)
     return client, auth
 
 

@@ -43,6 +43,26 @@ KNOWN_SCOPES = frozenset({
 ADMIN_SCOPES = frozenset({"admin:directory", "admin:audit", "admin:sessions"})
 
 
+def provider_option_problems(options: dict[str, dict[str, str]]) -> list[str]:
+    """Each provider's options checked by its type's own model (``client_options``)."""
+    from pydantic import ValidationError
+
+    from providers.types import provider_types
+
+    types, problems = provider_types(), []
+    for name, given in options.items():
+        kind = types.get(name)
+        if kind is None or kind.client_options is None:
+            problems.append(f"provider_options.{name}: no such provider takes options")
+            continue
+        try:
+            kind.client_options.model_validate(given)
+        except ValidationError as exc:
+            problems += [f"provider_options.{name}.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                         for e in exc.errors()]
+    return problems
+
+
 def admin_scopes() -> frozenset[str]:
     """Every admin scope a client may hold: the broker's and the provider types'."""
     from providers.types import provider_types
@@ -84,6 +104,10 @@ class ClientConfig(BaseModel):
                            "holder with a pending conversion FILE an application (held until "
                            "the conversion): the login passes, privilege stays ordinario and "
                            "the token carries application_filing")
+    provider_options: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="What this RP asks of a login method, by provider "
+                                          "(e.g. spid: {purpose: PX}, a professional SPID "
+                                          "identity); the provider validates its own")
     requires_fiscal_code: bool = Field(
         False, description="Refuse a login that carries no codice fiscale (an eID of "
                            "another EU state not yet linked to one): the citizen is told why")
@@ -113,6 +137,7 @@ class ClientConfig(BaseModel):
         bad_admin = sorted(set(self.admin_scopes) - admin_scopes())
         if bad_admin:
             problems.append(f"unknown admin_scopes {bad_admin}; known: {sorted(admin_scopes())}")
+        problems += provider_option_problems(self.provider_options)
         unknown = sorted(set(self.scopes) - KNOWN_SCOPES)
         if unknown:
             problems.append(f"unknown scopes {unknown}; known: {sorted(KNOWN_SCOPES)}")

@@ -15,13 +15,14 @@ from typing import Any, TextIO
 from broker.errors import BrokerError
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from broker.audit import AuditLog
     from broker.clock import SystemClock
     from broker.config import load_settings
     from broker.store.factory import build_database
     from providers.eidas.links import LinkStore
 
+    out = out or sys.stdout  # looked up now: a test may have replaced it
     settings = load_settings(args.config)
     clock = SystemClock()
     db = build_database(settings)

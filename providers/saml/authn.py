@@ -42,10 +42,19 @@ class OutgoingRequest:
     relay_state: str
 
 
+SPID_EXTENSIONS = "https://spid.gov.it/saml-extensions"
+
+
 def build_authn_request(*, request_id: str, now: datetime, sp_entity_id: str,
                         destination: str, acr: str, acs_index: int = 0,
-                        attr_index: int = 0, comparison: str = "minimum") -> bytes:
-    """The unsigned AuthnRequest XML."""
+                        attr_index: int = 0, comparison: str = "minimum",
+                        purpose: str | None = None) -> bytes:
+    """The unsigned AuthnRequest XML.
+
+    ``purpose``: SPID's ``spid:Purpose`` extension (Avviso SPID n.18 v2), the kind of
+    identity asked for: a natural person's professional identity or a legal person's.
+    It follows the Issuer (and the signature the Redirect binding leaves out).
+    """
     p, s = NS["samlp"], NS["saml"]
     root = etree.Element(f"{{{p}}}AuthnRequest", nsmap={"samlp": p, "saml": s}, attrib={
         "ID": request_id, "Version": "2.0", "IssueInstant": format_time(now),
@@ -56,6 +65,10 @@ def build_authn_request(*, request_id: str, now: datetime, sp_entity_id: str,
     issuer = etree.SubElement(root, f"{{{s}}}Issuer", Format=NAMEID_ENTITY,
                               NameQualifier=sp_entity_id)
     issuer.text = sp_entity_id
+    if purpose is not None:
+        extensions = etree.SubElement(root, f"{{{p}}}Extensions",
+                                      nsmap={"spid": SPID_EXTENSIONS})
+        etree.SubElement(extensions, f"{{{SPID_EXTENSIONS}}}Purpose").text = purpose
     etree.SubElement(root, f"{{{p}}}NameIDPolicy", Format=NAMEID_TRANSIENT)
     rac = etree.SubElement(root, f"{{{p}}}RequestedAuthnContext", Comparison=comparison)
     etree.SubElement(rac, f"{{{s}}}AuthnContextClassRef").text = acr

@@ -71,6 +71,7 @@ class PendingRequest:
     acr: str
     relay: str
     method: str = ""  # the SamlMethod that sent it; "" for the SP's own login method
+    purpose: str = ""  # the kind of identity asked for (SPID's spid:Purpose), if any
 
     def dump(self) -> str:
         return json.dumps(self.__dict__)
@@ -175,6 +176,10 @@ class SamlServiceProvider:
         """``Comparison`` of the RequestedAuthnContext."""
         return "minimum"
 
+    def purpose(self, auth: AuthRequest) -> str | None:
+        """The kind of identity to ask for (SPID's professional identities); None: any."""
+        return None
+
     def build_metadata(self) -> bytes:
         """The signed SP metadata of the profile."""
         raise NotImplementedError
@@ -215,14 +220,16 @@ class SamlServiceProvider:
         binding, location = choose_sso(idp.sso, self.cfg.binding)
         request_id = new_id()
         acr = method.requested_acr(auth) if method else self.requested_acr(auth)
+        purpose = None if method else self.purpose(auth)
         xml = build_authn_request(request_id=request_id, now=now,
                                   sp_entity_id=self.endpoints.entity_id,
                                   destination=location, acr=acr, comparison=self.comparison(),
-                                  attr_index=method.attribute_index if method else 0)
+                                  attr_index=method.attribute_index if method else 0,
+                                  purpose=purpose)
         relay = secrets.token_urlsafe(24)
         pending = PendingRequest(request_id=request_id, tx=auth.tx_id, idp=idp.entity_id,
                                  issued=format_time(now), acr=acr, relay=relay,
-                                 method=method.name if method else "")
+                                 method=method.name if method else "", purpose=purpose or "")
         response: Response
         if binding == BINDING_REDIRECT:
             response = RedirectResponse(encode_redirect(xml, location, relay, self.keys),
@@ -308,8 +315,11 @@ class SamlServiceProvider:
                       ttl=assertion_ttl))
         if method is not None:
             return method.event(a, idp).model_copy(update={"single_use": marks})
+        attributes: dict[str, object] = dict(a.attributes)
+        if pending.purpose:  # the IdP honoured it (else it answers error 30)
+            attributes["purpose"] = pending.purpose
         return AuthEvent(
-            provider=self.name, subject=a.name_id, attributes=dict(a.attributes), acr=a.acr,
+            provider=self.name, subject=a.name_id, attributes=attributes, acr=a.acr,
             amr=(self.name,), auth_time=a.authn_instant, idp=idp.entity_id,
             provider_state={"name_id": a.name_id, "name_qualifier": a.name_qualifier,
                             "session_index": a.session_index or ""},

@@ -30,7 +30,7 @@ Every key is checked at load; unknown keys are errors.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -61,6 +61,20 @@ class BillingConfig(_Section):
     country: str = "IT"
 
 
+class SpidClientOptions(_Section):
+    """What an RP's registration may ask of a SPID login (``provider_options.spid``).
+
+    ``purpose`` (Avviso SPID n.18 v2): the kind of identity the RP wants, sent as
+    ``spid:Purpose``: ``P`` a natural person's professional identity (or one for a legal
+    person), ``LP`` a legal person's (or a professional one for it), ``PG`` a natural
+    person's professional identity for a legal person, ``PF`` a natural person's
+    professional identity, ``PX`` any of the professional ones. A citizen whose identity
+    is not of that kind gets the IdP's error 30 as a page that says so.
+    """
+
+    purpose: Literal["P", "LP", "PG", "PF", "PX"] | None = None
+
+
 class SpidConfig(SamlSpConfig):
     """The SPID service provider (the shared keys are documented in ``SamlSpConfig``)."""
 
@@ -86,5 +100,6 @@ __all__ = [
     "BillingConfig",
     "ContactConfig",
     "OrganizationConfig",
+    "SpidClientOptions",
     "SpidConfig",
 ]

@@ -36,6 +36,12 @@ SPID_CODE_TEXT: dict[int, Text] = {
     24: Text("Il gestore SPID non ha potuto completare l'autenticazione. Riprova.",
              "The SPID provider could not complete the sign-in. Please try again."),
     25: Text("Hai annullato l'accesso con SPID.", "You cancelled the SPID sign-in."),
+    30: Text("Questo servizio chiede un'identità SPID per uso professionale (della persona "
+             "fisica o della persona giuridica), che la tua identità non è. Accedi con "
+             "un'identità SPID professionale oppure chiedila al tuo gestore SPID.",
+             "This service asks for a SPID identity for professional use (of a natural "
+             "person or of a legal person), which your identity is not. Sign in with a "
+             "professional SPID identity, or ask your SPID provider for one."),
 }
 
 class SpidResponseRejected(SamlError):

@@ -16,7 +16,7 @@ from broker.errors import Text
 from broker.model import AuthEvent, AuthRequest
 from providers.base import LoginStep, ProviderServices, Refusal, StepResult, StepRoute
 from providers.saml.sp import PendingRequest, SamlServiceProvider
-from providers.spid.config import SpidConfig
+from providers.spid.config import SpidClientOptions, SpidConfig
 from providers.spid.errors import SPID_ERRORS, SpidUnknownIdp
 from providers.spid.levels import SPID_LEVELS, required_acr
 from providers.spid.metadata import build_metadata
@@ -43,6 +43,11 @@ class SpidProvider(SamlServiceProvider):
     # --- the profile --------------------------------------------------------------------
     def requested_acr(self, auth: AuthRequest) -> str:
         return required_acr(auth)
+
+    def purpose(self, auth: AuthRequest) -> str | None:
+        """The RP's registered ``spid.purpose`` (a professional identity), if any."""
+        return SpidClientOptions.model_validate(
+            auth.provider_options.get(self.name, {})).purpose
 
     def build_metadata(self) -> bytes:
         return build_metadata(self.cfg, self.endpoints, self.keys, tuple(

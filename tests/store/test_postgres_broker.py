@@ -41,11 +41,12 @@ def test_the_broker_refuses_a_schema_that_is_not_at_head(
         assert again.returncode == 0, again.stderr
         db = build_database(settings)
         assert tuple(sorted(r[0] for r in db.query("SELECT version_num FROM alembic_version"))) \
-            == head_revisions() == ("0002", "pin_0001")  # the broker's and the PIN branch
+            == head_revisions() == ("0002", "eidas_0001", "pin_0001")  # broker's, providers'
         db.close()  # type: ignore[attr-defined]
         with psycopg.connect(url, autocommit=True) as conn:  # behind on one branch only
             conn.execute("DELETE FROM alembic_version WHERE version_num = 'pin_0001'")
-        with pytest.raises(ConfigError, match="at 0002, the code needs 0002, pin_0001"):
+        with pytest.raises(ConfigError,
+                           match="at 0002, eidas_0001, the code needs 0002, eidas_0001, pin_0001"):
             build_database(settings)
     finally:
         postgres_server.drop_database(url)

@@ -1,0 +1,1 @@
+"""The eIDAS provider's PostgreSQL migrations: an Alembic branch labelled ``eidas``."""

@@ -135,6 +135,8 @@ def test_idp_router(idp: TestIdp) -> APIRouter:
                                    users=idp.users.values(), title=idp.name)
             if idp.answer_level(req, user) is None:
                 xml = idp.error_xml(req, 20)
+            elif not user.serves(req.purpose):  # Avviso SPID n.18: not that kind of identity
+                xml = idp.error_xml(req, 30)
             else:
                 xml = idp.response_xml(req, user)
         return _post_form(req.acs_url, {"SAMLResponse": TestIdp.encode(xml),

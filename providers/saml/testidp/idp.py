@@ -66,6 +66,7 @@ class IdpRequest:
     relay_state: str | None
     binding: str
     attr_index: str | None = None  # AttributeConsumingServiceIndex (FICEP: 99 or 100)
+    purpose: str | None = None  # SPID's spid:Purpose extension: the kind of identity asked
 
 
 def make_keys(key_dir: Path, common_name: str, *, days: int = 365,
@@ -199,9 +200,13 @@ class TestIdp:
         acr = rac.authn_context_class_ref[0].text.strip() if rac else ""
         comparison = (rac.comparison if rac else None) or "exact"
         index = req.attribute_consuming_service_index
+        purpose = next((el.text for el in (req.extensions.extension_elements
+                                           if req.extensions else [])
+                        if el.tag == "Purpose"), None)
         return IdpRequest(id=req.id, sp_entity_id=sp, acs_url=acs, acr=acr,
                           comparison=comparison, relay_state=relay_state, binding=binding,
-                          attr_index=str(index) if index is not None else None)
+                          attr_index=str(index) if index is not None else None,
+                          purpose=purpose)
 
     # --- responses --------------------------------------------------------------------
     def answer_level(self, req: IdpRequest, user: TestUser) -> str | None:

@@ -6,6 +6,11 @@
 | anna.bianchi  | test     | BNCNNA85M41F205Q   | SpidL3             |
 | luigi.verdi   | test     | VRDLGU75C15L219D   | SpidL1 (refused: the IdP answers ErrorCode nr20) |
 | giuseppe.verdi | test    | VRDGPP70C15Z110R   | SpidL2 (also an ordinario PIN: step-up) |
+| mario.rossi.pro | test   | RSSMRA80A01H501U   | SpidL2, professional (natural person) |
+| rossi.srl     | test     | RSSMRA80A01H501U   | SpidL2, professional for Rossi Servizi S.r.l. |
+
+A request with ``spid:Purpose`` (Avviso SPID n.18 v2) is answered only by an identity of
+a kind it admits; others get ``ErrorCode nr30``, as a personal identity without one.
 
 When the test IdP plays CIE ID (``/test-idp-cie``), its users carry the four CIE
 attributes (name, familyName, dateOfBirth, fiscalNumber):
@@ -35,12 +40,28 @@ L3 = "https://www.spid.gov.it/SpidL3"
 LEVEL = {L1: 1, L2: 2, L3: 3}
 
 
+# Avviso SPID n.18 v2: the kinds of identity each spid:Purpose admits. Kind 1: a natural
+# person's own; 2: a legal person's; 3: a natural person's for professional use; 4: a
+# natural person's for professional use on behalf of a legal person.
+PURPOSE_KINDS: dict[str | None, frozenset[int]] = {
+    None: frozenset({1, 3}), "P": frozenset({3, 4}), "LP": frozenset({2, 4}),
+    "PG": frozenset({4}), "PF": frozenset({3}), "PX": frozenset({2, 3, 4}),
+}
+
+
 @dataclass(frozen=True)
 class TestUser:
+    __test__ = False  # not a pytest class
+
     username: str
     password: str
     max_level: int
     attributes: dict[str, str] = field(default_factory=dict)
+    kind: int = 1  # the kind of SPID identity (PURPOSE_KINDS)
+
+    def serves(self, purpose: str | None) -> bool:
+        """Whether this identity answers a request with this ``spid:Purpose``."""
+        return self.kind in PURPOSE_KINDS.get(purpose, frozenset())
 
     @property
     def fiscal_code(self) -> str:
@@ -66,6 +87,15 @@ DEFAULT_USERS: tuple[TestUser, ...] = (
         "dateOfBirth": "1975-03-15", "placeOfBirth": "L219",
         "address": "Via Roma 1 10121 Torino TO", "mobilePhone": "+393391234567",
         "gender": "M", "countyOfBirth": "TO"}),
+    TestUser("mario.rossi.pro", "test", 2, {
+        "spidCode": "VARC0000000005", "name": "Mario", "familyName": "Rossi",
+        "fiscalNumber": "TINIT-RSSMRA80A01H501U", "email": "studio.rossi@example.it",
+        "dateOfBirth": "1980-01-01"}, kind=3),
+    TestUser("rossi.srl", "test", 2, {
+        "spidCode": "VARC0000000006", "name": "Mario", "familyName": "Rossi",
+        "fiscalNumber": "TINIT-RSSMRA80A01H501U", "companyName": "Rossi Servizi S.r.l.",
+        "companyFiscalNumber": "TINIT-01234567897", "ivaCode": "VATIT-01234567897",
+        "email": "amministrazione@rossi-servizi.example.it"}, kind=4),
     TestUser("giuseppe.verdi", "test", 2, {
         "spidCode": "VARC0000000004", "name": "Giuseppe", "familyName": "Verdi",
         "fiscalNumber": "TINIT-VRDGPP70C15Z110R", "email": "giuseppe.verdi@example.org",
