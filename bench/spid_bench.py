@@ -65,6 +65,7 @@ from tests.providers.spid_env import cross_site_cookies  # what a browser sends 
 
 TARGET_MS = 5.0
 USER, PASSWORD = "mario.rossi", "test"  # the test IdP's documented SpidL2 user
+HINT = ""  # --eidas: "eidas" (the login goes to FICEP), else spid:<the IdP>
 MAX_HOPS = 10
 
 
@@ -154,9 +155,18 @@ def spid_section(key_size: int, idp_dir: Path) -> str:
 """
 
 
-def write_config(tmp: Path, key_size: int) -> tuple[Path, Path]:
+def write_config(tmp: Path, key_size: int, eidas: bool = False) -> tuple[Path, Path]:
+    """The bench broker's settings; the IdP folder its IdP's metadata goes to (with
+    ``eidas``, FICEP's: the eIDAS provider rides on the SPID SP)."""
     idp_dir = tmp / "spid-idps"
     idp_dir.mkdir()
+    ficep_dir = tmp / "eidas-idps"
+    ficep_dir.mkdir()
+    extra = f"""\
+  eidas:
+    ficep_metadata_dir: {ficep_dir}
+    attribute_set: minimum
+""" if eidas else ""
     config = tmp / "bench.yaml"
     config.write_text(f"""\
 data_dir: {tmp / 'data'}
@@ -165,8 +175,8 @@ policies_dir: {ROOT / 'policies'}
 mappings_dir: {ROOT / 'mappings'}
 demo_rp: true
 providers:
-{spid_section(key_size, idp_dir)}""")
-    return config, idp_dir
+{spid_section(key_size, idp_dir)}{extra}""")
+    return config, ficep_dir if eidas else idp_dir
 
 
 @dataclass
@@ -264,7 +274,7 @@ class Flow:
                   "redirect_uri": self.redirect_uri, "scope": "openid profile fiscal_number",
                   "state": state, "nonce": secrets.token_urlsafe(12),
                   "code_challenge": s256(verifier), "code_challenge_method": "S256",
-                  "idp_hint": f"spid:{self.idp}"}
+                  "idp_hint": HINT or f"spid:{self.idp}"}
         r = await self._send("GET", f"{self.broker}/authorize?{urlencode(params)}")
         form = await self._follow(r, stop_at="\x00")
         token = re.search(r'name="token" value="([^"]+)"', form.text)
@@ -346,13 +356,20 @@ def main() -> int:
                              "and the worker threads on one core, as README's operations "
                              "section recommends; the IdP and this script stay unpinned")
     parser.add_argument("--show-logs", action="store_true", help="print the servers' log tails")
+    parser.add_argument("--eidas", action="store_true",
+                        help="an eIDAS login instead: the test IdP plays FICEP, the broker "
+                             "sends the request with the SPID SP (eidas.schmidt, no codice "
+                             "fiscale, minimum attribute set)")
     args = parser.parse_args()
     if args.logins < 1 or args.concurrency < 1:
         parser.error("--logins and --concurrency must be positive")
 
     with tempfile.TemporaryDirectory(prefix="spid-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        config, idp_dir = write_config(tmp, args.key_size)
+        global USER, HINT
+        if args.eidas:
+            USER, HINT = "eidas.schmidt", "eidas"
+        config, idp_dir = write_config(tmp, args.key_size, args.eidas)
         bport, iport = free_port(), free_port()
         broker, idp = f"http://127.0.0.1:{bport}", f"http://127.0.0.1:{iport}"
         procs: list[Proc] = []
@@ -365,7 +382,8 @@ def main() -> int:
                                         "--port", str(iport),
                                         "--sp-metadata", f"{broker}/spid/metadata",
                                         "--data", str(tmp / "testidp"),
-                                        "--write-metadata", str(idp_dir / "test-idp.xml")],
+                                        "--write-metadata", str(idp_dir / "test-idp.xml"),
+                                        "--profile", "eidas" if args.eidas else "spid"],
                                 tmp, f"{idp}/metadata"))
             if args.same_site and args.park:
                 parser.error("--same-site and --park exclude each other")
@@ -403,7 +421,8 @@ def main() -> int:
     if not ok:
         raise SystemExit(f"no flow succeeded: {totals.errors[:3]}")
     per_b, per_i = 1000 * bcpu / ok, 1000 * icpu / ok
-    print(f"Varco SPID login bench: {os.cpu_count()} cores (load {load:.2f} at start), "
+    kind = "eIDAS (FICEP)" if args.eidas else "SPID"
+    print(f"Varco {kind} login bench: {os.cpu_count()} cores (load {load:.2f} at start), "
           f"1 broker process{f' on CPU {args.broker_cpus}' if args.broker_cpus else ''} "
           f"+ 1 test IdP process, SP key RSA-{args.key_size}, "
           f"concurrency {args.concurrency}, ACS POST {cross}")

@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sp-metadata", required=True, help="URL or file of the SP metadata")
     p.add_argument("--data", type=Path, default=Path("var/testidp"), help="key folder")
     p.add_argument("--write-metadata", type=Path, help="write the IdP metadata to this file")
+    p.add_argument("--profile", choices=("spid", "cie", "eidas"), default="spid",
+                   help="whom it plays: a SPID IdP, CIE ID, or FICEP (eIDAS)")
     args = p.parse_args(argv)
     base = f"http://{args.host}:{args.port}"
 
@@ -31,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
             return httpx.get(src, timeout=10).content
         return Path(src).read_bytes()
 
-    app = create_app(base_url=base, data_dir=args.data, sp_metadata=sp_metadata)
+    app = create_app(base_url=base, data_dir=args.data, sp_metadata=sp_metadata,
+                     profile=args.profile)
     if args.write_metadata:
         args.write_metadata.parent.mkdir(parents=True, exist_ok=True)
         args.write_metadata.write_text(app.state.idp.metadata_xml())
